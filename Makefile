@@ -1,0 +1,60 @@
+SHELL := /bin/bash
+# The course's commands. `make lab` opens the course, `make test` runs every test.
+# Both set up what they need first and skip what is already done.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PORT     ?= 8888
+HOST     ?= 127.0.0.1
+STAMP    := $(VENV)/.installed
+# Real fixtures beside the checkout (used by tests; harmless when absent).
+SHARED   := $(abspath ../shared/assets)
+export TLWIDGETS_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),)
+PIP_QUIET := --quiet --disable-pip-version-check --no-input
+
+.PHONY: install lab test test-fast chromium fetch doctor bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing tlwidgets and its dependencies into $(VENV) (about 2 minutes the first time)..."
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install $(PIP_QUIET) -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" ; \
+	  test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+# Opens the course: JupyterLab on $(HOST):$(PORT), token on (printed below).
+lab: install
+	$(VENV)/bin/jupyter lab --no-browser --ip=$(HOST) --port=$(PORT) \
+	  --ServerApp.root_dir="$(CURDIR)/notebooks" $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# Debian's Chromium for the browser tests (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+# Runs the whole test suite: unit, notebook (smoke profile) and browser tests.
+test: install chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not notebook and not browser" $(PYTEST_ARGS)
+
+fetch: install
+	$(PY) -m tlwidgets fetch --pack $(or $(PACK),workshop)
+
+doctor: install
+	$(PY) -m tlwidgets doctor
+
+bench: install
+	$(PY) benchmarks/run.py $(BENCH)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

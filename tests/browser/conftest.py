@@ -1,0 +1,170 @@
+"""Browser-test harness: JupyterLab on 127.0.0.1 with a token, driven by Debian's Chromium.
+
+Use the ``lab`` fixture::
+
+    def test_widget(lab):
+        lab.open("01_featurisers.ipynb")
+        lab.run_all()
+        lab.page.locator(".my-widget").first.click()
+        assert lab.eval("some_kernel_value") == "42"
+
+Notebooks are copied to a temporary folder first, so the browser never saves
+outputs into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("TLWIDGETS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    def __init__(self, root: Path, home: Path):
+        self.port = _free_port()
+        self.token = secrets.token_hex(16)
+        self.root = root
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+        cmd = [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+            f"--port={self.port}", f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={root}", "--allow-root",
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--ServerApp.disable_check_xsrf=False",
+        ]
+        self.log = (home / "lab.log").open("w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: see {home / 'lab.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("JupyterLab did not answer within 90 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium).")
+    home = tmp_path_factory.mktemp("lab-home")
+    root = tmp_path_factory.mktemp("lab-root")
+    shutil.copytree(ROOT / "notebooks", root, dirs_exist_ok=True)
+    server = LabServer(root, home)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class Lab:
+    """A JupyterLab page with the few actions the course's browser tests need."""
+
+    def __init__(self, page, server: LabServer):
+        self.page = page
+        self.server = server
+
+    def open(self, notebook: str, *, timeout: float = 120) -> None:
+        page = self.page
+        page.goto(f"{self.server.url}/lab/tree/{notebook}?token={self.server.token}")
+        page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
+        self.wait_idle(timeout=timeout)
+        # Dismiss notifications (news, updates) that may cover the page.
+        for btn in page.locator(".jp-toast-button, .jp-Notification-Toast-Close").all():
+            try:
+                btn.click(timeout=1000)
+            except Exception:
+                pass
+
+    def wait_idle(self, *, timeout: float = 300) -> None:
+        """Wait until the kernel is idle and no cell shows a pending ``[*]`` prompt."""
+        self.page.wait_for_function(
+            """() => {
+                const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+                const idle = ind && ind.getAttribute('data-status') === 'idle';
+                const busy = [...document.querySelectorAll('.jp-InputPrompt')]
+                    .some(p => p.textContent.includes('[*]'));
+                return idle && !busy;
+            }""",
+            timeout=timeout * 1000,
+            polling=250,
+        )
+
+    def run_all(self, *, timeout: float = 600) -> None:
+        """Run every cell and wait for the kernel to settle."""
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(
+            "li.lm-Menu-item[data-command='notebook:run-all-cells']"
+        ).first.click()
+        self.page.wait_for_timeout(500)
+        self.wait_idle(timeout=timeout)
+        errors = self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+        assert not tracebacks, f"A cell failed in the browser:\n{tracebacks[0][:2000]}"
+
+    def eval(self, code: str, *, timeout: float = 120) -> str:
+        """Append a cell running ``print(<code>)``, execute it, return its printed text."""
+        page = self.page
+        marker = secrets.token_hex(4)
+        page.locator(".jp-Notebook .jp-Cell").last.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("b")
+        page.keyboard.press("Enter")
+        page.keyboard.type(f"print('{marker}', {code}, sep='')")
+        page.keyboard.press("Shift+Enter")
+        out = page.locator(".jp-OutputArea-output", has_text=marker).last
+        out.wait_for(timeout=timeout * 1000)
+        self.wait_idle(timeout=timeout)
+        return out.inner_text().strip()[len(marker):]
+
+
+@pytest.fixture
+def lab(lab_server, _browser):
+    context = _browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield Lab(page, lab_server)
+    context.close()

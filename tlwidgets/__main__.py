@@ -1,0 +1,77 @@
+"""Command line: ``python -m tlwidgets {doctor,fetch,list}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tlwidgets import assets
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    ids = assets.pack(args.pack) if args.pack else assets.registered()
+    for asset_id in ids:
+        a = assets.get_asset(asset_id)
+        size = a.download_size or a.file_size
+        size_txt = f"{size / 1e6:7.1f} MB" if size else "      ? MB"
+        print(f"{a.id:30} {size_txt}  {a.licence:20.20}  {a.title}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    ids = list(args.ids)
+    if args.pack:
+        ids += assets.pack(args.pack)
+    if not ids:
+        print("Nothing to fetch: name asset ids or --pack NAME "
+              f"(packs: {', '.join(assets.PACKS)}).", file=sys.stderr)
+        return 2
+    failed = 0
+    for asset_id in dict.fromkeys(ids):
+        try:
+            got = assets.fetch(asset_id, force=args.force, progress=not args.quiet)
+            print(f"ok       {asset_id}  ({got.source}: {got.path})")
+        except assets.AssetError as exc:
+            failed += 1
+            print(f"FAILED   {asset_id}: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from tlwidgets.doctor import diagnose, format_report
+
+    report = diagnose(pack=args.pack)
+    if args.json:
+        rows = [{"id": r.asset.id, "state": r.state, "path": str(r.path) if r.path else None,
+                 "fix": r.fix} for r in report.assets]
+        print(json.dumps({"device": report.device.as_dict(), "assets": rows,
+                          "ready": report.ready, "fixes": report.fixes}, indent=2, default=str))
+    else:
+        print(format_report(report))
+    return 1 if args.strict and not report.ready else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tlwidgets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("doctor", help="what is installed, present, missing, and which device runs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--pack", default="workshop", choices=list(assets.PACKS))
+    p.add_argument("--strict", action="store_true", help="exit 1 unless ready")
+    p.set_defaults(func=_cmd_doctor)
+    p = sub.add_parser("fetch", help="download assets into the cache, verified")
+    p.add_argument("ids", nargs="*", help="asset ids (see `list`)")
+    p.add_argument("--pack", choices=list(assets.PACKS), help="fetch a whole pack")
+    p.add_argument("--force", action="store_true", help="download again even if present")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_fetch)
+    p = sub.add_parser("list", help="the asset catalogue")
+    p.add_argument("--pack", choices=list(assets.PACKS))
+    p.set_defaults(func=_cmd_list)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

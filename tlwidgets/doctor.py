@@ -1,0 +1,94 @@
+"""Is this kernel ready for the course? Versions, device, memory, assets, fixes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlwidgets.assets import PACKS, AssetStatus, cache_dir, data_dirs, survey
+from tlwidgets.device import DeviceInfo, device_info
+
+_MIN_RAM = 1.5 * 2**30  # Binder gives 1-2 GB; below this, notebooks may restart the kernel
+
+
+@dataclass
+class Report:
+    device: DeviceInfo
+    assets: list[AssetStatus]
+    data_dirs: list[str]
+    cache_dir: str
+
+    @property
+    def missing(self) -> list[AssetStatus]:
+        return [row for row in self.assets if row.state == "missing"]
+
+    @property
+    def standins(self) -> list[AssetStatus]:
+        return [row for row in self.assets if row.state == "standin"]
+
+    @property
+    def ready(self) -> bool:
+        """Every workshop asset is present or stood in for, and TensorFlow imports."""
+        return not self.missing and self.device.tensorflow_error is None
+
+    @property
+    def fixes(self) -> list[str]:
+        cmds = []
+        if self.device.tensorflow_error:
+            cmds.append("make install   # TensorFlow failed to import: reinstall the environment")
+        if self.missing or self.standins:
+            cmds.append("python -m tlwidgets fetch --pack workshop")
+        return cmds
+
+    @property
+    def memory_warning(self) -> str | None:
+        limit = self.device.ram_limit_bytes or self.device.ram_total_bytes
+        if limit < _MIN_RAM:
+            return (f"Only {limit / 2**30:.1f} GiB of memory: use the 'smoke' profile "
+                    "or close other notebooks.")
+        return None
+
+
+def diagnose(*, pack: str = "workshop", probe_tensorflow: bool = True) -> Report:
+    """Gather the report; never downloads anything."""
+    return Report(
+        device=device_info(probe_tensorflow=probe_tensorflow),
+        assets=survey(PACKS[pack]),
+        data_dirs=[str(d) for d in data_dirs(warn=False)],
+        cache_dir=str(cache_dir()),
+    )
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def format_report(report: Report) -> str:
+    d = report.device
+    lines = ["tlwidgets doctor", "", f"Device:   {d.summary}"]
+    if d.tensorflow_error:
+        lines.append(f"          TensorFlow does not import: {d.tensorflow_error}")
+    ram = f"Memory:   {_gib(d.ram_available_bytes)} free of {_gib(d.ram_total_bytes)}"
+    if d.ram_limit_bytes:
+        ram += f" (container limit {_gib(d.ram_limit_bytes)})"
+    lines.append(ram)
+    if report.memory_warning:
+        lines.append(f"          {report.memory_warning}")
+    lines.append(f"Python:   {d.python} on {d.platform}")
+    lines.append("Versions: " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in d.versions.items()))
+    lines += ["", f"Data folders (TLWIDGETS_DATA): {', '.join(report.data_dirs) or '(none)'}",
+              f"Cache: {report.cache_dir}", "", "Assets:"]
+    marks = {"present": "ok", "package": "ok", "standin": "STAND-IN", "missing": "MISSING"}
+    for row in report.assets:
+        where = f"  {row.path}" if row.path else ""
+        extra = f" ({row.detail})" if row.detail else ""
+        lines.append(f"  [{marks[row.state]:>8}] {row.asset.id}{extra}{where}")
+    lines.append("")
+    if report.ready and not report.standins:
+        lines.append("Ready: everything the workshop needs is here.")
+    elif report.ready:
+        lines.append("Ready, with stand-ins (smaller versions of some assets).")
+    else:
+        lines.append("Not ready.")
+    for cmd in report.fixes:
+        lines.append(f"  fix: {cmd}")
+    return "\n".join(lines)
