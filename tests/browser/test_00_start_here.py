@@ -1,0 +1,15 @@
+"""Notebook 00 in a real JupyterLab: the doctor widget renders and its button reaches the kernel."""
+
+
+def test_doctor_widget_renders_and_rechecks(lab):
+    lab.open("00_start_here.ipynb")
+    lab.run_all()
+    widget = lab.page.locator(".tlw-doctor").first
+    widget.wait_for()
+    assert "Device:" in widget.inner_text()
+    assert lab.page.locator(".tlw-doctor-assets tr[data-asset]").count() >= 5
+    before = int(lab.eval("doctor.checks"))
+    lab.page.locator(".tlw-doctor-recheck").first.click()
+    # The click runs the diagnosis again in the kernel, which redraws the count.
+    lab.page.locator(".tlw-doctor-checks", has_text=f"checks run: {before + 1}").wait_for()
+    assert int(lab.eval("doctor.checks")) == before + 1
