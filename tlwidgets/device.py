@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import platform
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -94,7 +95,7 @@ def cgroup_memory_limit() -> int | None:
     """The container's memory limit (Binder, JupyterHub), if one is set."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
-            text = open(path).read().strip()
+            text = Path(path).read_text().strip()
         except OSError:
             continue
         if text.isdigit() and int(text) < psutil.virtual_memory().total:
