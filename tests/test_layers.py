@@ -72,3 +72,25 @@ def test_non_chain_outer_model_is_explained():
     model = keras.Model(inp, out)
     with pytest.raises(ValueError, match="not a chain"):
         activation_model(model, ["base.v1/conv2"])
+
+
+def test_residual_base_nested_in_a_classifier():
+    """MobileNetV2-style bases are not chains; their own layers are still reachable."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(inp)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(a)
+    base = keras.Model(inp, keras.layers.Add(name="add")([a, b]), name="resnetish")
+    clf = _classifier_for(base, (16, 16, 3))
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
+    b_out, head = activation_model(clf, ["resnetish/b", "head"]).predict(x, verbose=0)
+    np.testing.assert_allclose(head, clf.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    expected = keras.Model(base.input, base.get_layer("b").output).predict(x, verbose=0)
+    np.testing.assert_allclose(b_out, expected, rtol=1e-5, atol=1e-5)
+
+
+def _classifier_for(base, shape):
+    inp = keras.Input(shape)
+    x = base(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="clf2")

@@ -144,8 +144,8 @@ def _through(model: keras.Model, x, paths: list[str]) -> dict:
     for layer in _children(model):
         inner = [p[len(layer.name) + 1:] for p in paths if p.startswith(layer.name + "/")]
         if inner and isinstance(layer, keras.Model):
-            sub = _through(layer, x, inner)
-            found.update({f"{layer.name}/{k}": v for k, v in sub.items()})
+            sub = _through_nested(layer, x, inner)
+            found.update({f"{layer.name}/{k}": v for k, v in sub.items() if k != "__output__"})
             x = sub["__output__"]
         else:
             x = layer(x)
@@ -153,3 +153,13 @@ def _through(model: keras.Model, x, paths: list[str]) -> dict:
             found[layer.name] = x
     found["__output__"] = x
     return found
+
+
+def _through_nested(model: keras.Model, x, paths: list[str]) -> dict:
+    """Like :func:`_through`, but a non-chain nested model (a residual base such as
+    MobileNetV2 or ResNet50) is fine as long as the wanted layers are its own."""
+    if _is_chain(model) or any("/" in p for p in paths):
+        return _through(model, x, paths)
+    multi = keras.Model(model.inputs, [model.get_layer(p).output for p in paths] + model.outputs)
+    values = multi(x)
+    return dict(zip([*paths, "__output__"], values, strict=True))

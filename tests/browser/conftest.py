@@ -155,7 +155,11 @@ class Lab:
         assert not tracebacks, f"A cell failed in the browser:\n{tracebacks[0][:2000]}"
 
     def eval(self, code: str, *, timeout: float = 120) -> str:
-        """Append a cell running ``print(<code>)``, execute it, return its printed text."""
+        """Append a cell running ``print(<code>)``, execute it, return its printed text.
+
+        Pass one expression; for several values use a tuple or f-string
+        (``lab.eval("(a, b)")``), since the values would otherwise run together.
+        """
         page = self.page
         marker = secrets.token_hex(4)
         page.locator(".jp-Notebook .jp-Cell").last.click()
