@@ -136,10 +136,7 @@ class FilterVisualizer:
     # ------------------------------------------------------------------ parameterisation
     def _init_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         s = self.size
-        if self.fourier:
-            shape = (2, n, 3, s, s // 2 + 1)
-        else:
-            shape = (n, s, s, 3)
+        shape = (2, n, 3, s, s // 2 + 1) if self.fourier else (n, s, s, 3)
         return (rng.normal(size=shape) * 0.01).astype(np.float32)
 
     def _to_image(self, params):
