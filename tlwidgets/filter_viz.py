@@ -210,6 +210,13 @@ class FilterVisualizer:
         return step
 
     # ------------------------------------------------------------------ public API
+    def start_response(self) -> np.ndarray:
+        """Every channel's mean activation on the (near-grey) image the optimisation starts from."""
+        tf = self._tf
+        params = tf.constant(self._init_params(1, np.random.default_rng(self.seed)))
+        act = self._model(self._to_input(self._to_image(params)), training=False)
+        return tf.reduce_mean(act, axis=(0, 1, 2)).numpy()
+
     def run(self, channels: Iterable[int] | int, *, steps: int = 128) -> FilterResult:
         """Optimise one image per channel for ``steps`` steps; returns images and gains."""
         tf = self._tf
