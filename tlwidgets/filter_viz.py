@@ -59,7 +59,8 @@ class FilterResult:
     start: np.ndarray  # each channel's mean activation on its starting image
     end: np.ndarray  # ... and on its final image (untransformed)
     steps: int
-    seconds: float
+    seconds: float  # all steps, including the first (which compiles the step function)
+    first_step_seconds: float
     history: list[float] = field(default_factory=list)  # mean objective per step
 
     @property
@@ -70,7 +71,9 @@ class FilterResult:
 
     @property
     def steps_per_second(self) -> float:
-        return self.steps / self.seconds if self.seconds else float("nan")
+        """Warm speed: the first step, which traces and compiles, is left out."""
+        warm = self.seconds - self.first_step_seconds
+        return (self.steps - 1) / warm if self.steps > 1 and warm > 0 else float("nan")
 
 
 class FilterVisualizer:
@@ -242,11 +245,14 @@ class FilterVisualizer:
             seed = tf.constant([self.seed, t], tf.int32)
             params, m, v, obj = step(params, m, v, tf.constant(float(t)), ch, seed)
             history.append(float(obj))
+            if t == 1:
+                first = time.perf_counter() - t0
         seconds = time.perf_counter() - t0
         final = self._to_image(params)
         end = self._objective(final, ch).numpy()
         images = (final.numpy() * 255).round().astype(np.uint8)
-        return FilterResult(self.layer, channels, images, start, end, steps, seconds, history)
+        return FilterResult(self.layer, channels, images, start, end, steps, seconds, first,
+                            history)
 
 
 def _before_relu(model: keras.Model, info):
