@@ -13,12 +13,15 @@ from tlwidgets.gradcam import GradCAM, overlay, saliency
 SIZE = 16
 
 
-def _base():
+def _base(residual: bool = False):
     inp = keras.Input((SIZE, SIZE, 3))
     conv = keras.layers.Conv2D(2, 1, use_bias=False, activation="relu", name="detect")
     out = conv(inp)
     kernel = np.array([[1, -1], [-1, 1], [-1, -1]], np.float32)  # ch0: red, ch1: green
     conv.set_weights([kernel.reshape(1, 1, 3, 2)])
+    if residual:  # a branch that adds zero: same function, but the graph is not a chain
+        zero = keras.layers.Conv2D(2, 1, kernel_initializer="zeros", name="zero")(out)
+        out = keras.layers.Add(name="res")([out, zero])
     return keras.Model(inp, out, name="base")
 
 
@@ -40,11 +43,11 @@ def _flat():
     return model
 
 
-def _nested():
+def _nested(residual: bool = False):
     """Preprocessing layer, then the base as one nested layer, then the head."""
     inp = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.Rescaling(1 / 255, name="scale")(inp)
-    x = _base()(x)
+    x = _base(residual)(x)
     return keras.Model(inp, _head()(keras.layers.Flatten(name="flat")(x)), name="nested_clf")
 
 
@@ -85,6 +88,16 @@ def test_gradcam_highlights_the_region_each_class_depends_on(nested):
 def test_nested_and_flat_gradcam_agree():
     image = _scene()
     nested = GradCAM(_nested(), "detect")(image, 0)  # unique name inside the nested base
+    flat = GradCAM(_flat(), "detect", preprocess=lambda x: x / 255)(image, 0)
+    np.testing.assert_allclose(nested.heatmaps, flat.heatmaps, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", ["base/detect", "base/res"])
+def test_gradcam_inside_a_nested_residual_base(layer):
+    """Like MobileNetV2 in a classifier: the base branches, so it cannot be walked layer by layer."""
+    image = _scene()
+    nested = GradCAM(_nested(residual=True), layer)(image, 0)
+    assert _quadrant_share(nested.heatmaps[0], *TOP_LEFT) > 0.9
     flat = GradCAM(_flat(), "detect", preprocess=lambda x: x / 255)(image, 0)
     np.testing.assert_allclose(nested.heatmaps, flat.heatmaps, atol=1e-5)
 

@@ -40,7 +40,7 @@ check_profile(profile)
 SMOKE = profile == "smoke"
 SIZE = 128 if SMOKE else 224          # input size for maps and Grad-CAM
 FILTER_SIZE = 128                     # optimised images are smaller: faster
-FILTER_STEPS = 8 if SMOKE else 128    # gradient-ascent steps per filter grid
+FILTER_STEPS = 8 if SMOKE else 64     # gradient-ascent steps per filter grid
 N_FILTERS = 4 if SMOKE else 16
 FT_PER_CLASS = 4 if SMOKE else 40     # ants and bees used for the brief fine-tuning
 FT_EPOCHS = 1 if SMOKE else 2
