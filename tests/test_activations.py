@@ -183,3 +183,35 @@ def test_backbone_maps_get_coarser_and_see_more_with_depth(shared_assets):
     assert first.receptive_field.size < last.receptive_field.size
     assert first.maps.shape[1] <= 48
     assert len(first.maps) == min(16, first.map_shape[-1])
+
+
+def test_feature_explorer_redraws_and_explains_bad_input():
+    """The widget is a view over Activations: drive it from Python as the browser would."""
+    from PIL import Image
+
+    from tlwidgets.widgets.feature_explorer import FeatureExplorer
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="c1")(inp)
+    x = keras.layers.Conv2D(6, 3, strides=2, activation="relu", name="c2")(x)
+    model = keras.Model(inp, x)
+    vertical, horizontal = _edge_images()
+    fe = FeatureExplorer(model, {"vertical": vertical, "horizontal": horizontal}, top=4, tile=16)
+    assert fe.updates == 1 and fe.payload_bytes > 0
+    first = fe.grid_digest
+    fe.layer_index = 1
+    assert fe.updates == 2 and fe.grid_digest != first and fe.layer == "c2"
+    fe.layer_index = 99  # clipped, not an error
+    assert fe.layer_index == 1
+    fe.image_name = "horizontal"
+    assert fe.updates == 3
+    fe.mode = "gradcam"  # no classifier given: explained, nothing raised
+    assert "needs a classifier" in fe.message and fe.updates == 3
+    fe.mode = "activations"
+    fe._on_upload({"new": [{"name": "notes.pdf", "content": memoryview(b"%PDF-1.4")}]})
+    assert "Could not read the upload" in fe.message
+    buf = io.BytesIO()
+    Image.fromarray(np.full((10, 20), 90, np.uint8)).save(buf, format="PNG")
+    fe._on_upload({"new": [{"name": "grey.png", "content": memoryview(buf.getvalue())}]})
+    assert fe.image_name == "upload: grey.png" and "grey" in fe.message
+    assert fe.images["upload: grey.png"].shape == (32, 32, 3)
