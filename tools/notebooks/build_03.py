@@ -146,7 +146,12 @@ readable:
 Below: one grid each for an early, a middle and a late layer.
 """),
     code("""
-depths = {"early": 2, "middle": len(acts.layers) // 2, "late": len(acts.layers) - 2}
+# Depthwise layers filter each channel on its own; the 1x1 ("pointwise", "expand") layers
+# mix channels and show richer patterns. Pick an early, a middle and a late one of those.
+mixing = [p for p in acts.layers if "dw" not in p and "depthwise" not in p]
+depths = {"early": acts.layers.index(mixing[1]),
+          "middle": acts.layers.index(mixing[len(mixing) // 2]),
+          "late": acts.layers.index(mixing[-2])}
 grids, gains = {}, {}
 for label, i in depths.items():
     viz = FilterVisualizer(small.model, acts.layers[i])
