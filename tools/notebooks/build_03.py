@@ -170,16 +170,19 @@ record("filter_steps_per_s", round(result.steps_per_second, 2))
 record("filter_gain_mean", {k: round(v, 3) for k, v in gains.items()})
 """),
     md("""
-Early channels want colours and fine stripes at one orientation; middle ones,
-repeating textures; late ones, larger, object-like patterns that fill the
-image. (Late layers' receptive fields exceed the image, so every unit sees
-nearly everything.)
+What to look for: early channels tend to want a colour, sometimes with fine
+stripes at one orientation; middle ones, repeating textures; late ones, larger
+structures (eyes, fur, leaves) that repeat across the image. A flat grey tile
+is a channel that the grey start does not reach (no gradient): a *dead* channel
+for this image. (Late layers' receptive fields exceed the image, so every unit
+sees nearly everything.)
 
 ## 5. Are lower layers generic? Two comparisons
 
-**ImageNet vs random weights.** The same architecture, untrained: its maps
-are blurred copies of the image at every depth, and its "preferred" images
-are noise. What the pretrained network shows is learned, not built in.
+**ImageNet vs random weights.** The same architecture, untrained. Compare the
+strongest channel at each depth: which network's deep maps still pick out
+parts of the astronaut (face, flag, helmet), and which only blur the image?
+Whatever differs was learned, not built into the architecture.
 """),
     code("""
 with warnings.catch_warnings():
