@@ -276,6 +276,17 @@ third = max(1, len(change) // 3)
 record("ft_change_early", float(np.mean(change[:third])))
 record("ft_change_late", float(np.mean(change[-third:])))
 record("ft_train_accuracy", round(float(history.history["accuracy"][-1]), 3))
+
+# The same layers, same photo: ImageNet weights (top) vs the fine-tuned copy (bottom).
+ft_acts = Activations.from_backbone(ft_bb, acts.layers)
+fig, axes = plt.subplots(2, 3, figsize=(12, 8))
+for r, (name, a) in enumerate({"ImageNet": acts, "fine-tuned": ft_acts}.items()):
+    for c, (label, i) in enumerate(depths.items()):
+        maps = a.maps(images["bee (hymenoptera)"], i, top=1, size=None)
+        axes[r, c].imshow(maps.maps[0], cmap="viridis")
+        axes[r, c].set_title(f"{name}, {label}: channel {maps.channels[0]}", fontsize=9)
+        axes[r, c].axis("off")
+plt.show()
 """),
     md("""
 Compare the two recorded numbers above: which third of the network moved
