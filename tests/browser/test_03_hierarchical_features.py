@@ -47,7 +47,7 @@ def test_layer_slider_redraws_the_grid(lab):
 
     page.wait_for_function(
         "([sel, old]) => document.querySelector(sel).getAttribute('src') !== old",
-        arg=["img.tlw-fe-grid", before_src], timeout=30_000,
+        arg=["img.tlw-fe-grid", before_src], timeout=60_000,
     )
     lab.wait_idle()
     index1, updates1, digest1 = lab.eval(STATE).split()
