@@ -69,10 +69,14 @@ def layer_switch(quick: bool) -> list[dict]:
     explorer = FeatureExplorer(bb, images)
     n = len(acts.layers)
     switch, switch_compute, payload = [], [], []
-    for i in range(1, n):  # warm switches: same image, every layer
+    for i in range(1, n):  # warm switches: same image, every layer (median of 3 per layer)
         explorer.layer_index = i
-        switch_compute.append(explorer.compute_ms)
-        switch.append(explorer.compute_ms + explorer.render_ms)
+        tries = []
+        for _ in range(3):
+            tries.append((explorer.compute_ms, explorer.compute_ms + explorer.render_ms))
+            explorer.refresh()
+        switch_compute.append(statistics.median(t[0] for t in tries))
+        switch.append(statistics.median(t[1] for t in tries))
         payload.append(explorer.payload_bytes)
     compute_ratio = statistics.median(switch_compute) / plain_t
     cold = []
