@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from tlwidgets.layers import LayerInfo, _is_chain, activation_model, find_layer, iter_layers
+from tlwidgets.layers import LayerInfo, activation_model, find_layer, iter_layers
 
 __all__ = [
     "Activations",
@@ -33,7 +33,6 @@ __all__ = [
     "default_layers",
     "downsample",
     "grid_image",
-    "multi_output_model",
     "prepare_image",
     "read_image_bytes",
     "receptive_fields",
@@ -122,56 +121,6 @@ def receptive_fields(model: keras.Model) -> dict[str, ReceptiveField | None]:
 
 
 # --------------------------------------------------------------------------- multi-output models
-
-
-def multi_output_model(model: keras.Model, layers: Sequence[str | int], *,
-                       name: str | None = None) -> keras.Model:
-    """:func:`tlwidgets.layers.activation_model`, also for nested bases with branches.
-
-    ``activation_model`` walks nested models layer by layer, which needs each
-    to be a chain; MobileNetV2 or ResNet (residual ``Add``) are not. Here a
-    nested model whose wanted layers are its own is called once as a sub-model
-    of its own graph, returning those layers and its output, so only the
-    enclosing models need to be chains.
-    """
-    try:
-        return activation_model(model, layers, name=name)
-    except ValueError as exc:
-        if "not a chain" not in str(exc):
-            raise
-    paths = [find_layer(model, key).path for key in layers]
-    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="activations_input")
-    found = _apply(model, inputs, paths)
-    return keras.Model(inputs, [found[p] for p in paths], name=name)
-
-
-def _apply(model: keras.Model, x, paths: list[str]) -> dict:
-    """Apply ``model`` to ``x``; ``{path: tensor}`` for ``paths`` and ``"__output__"``."""
-    own = [p for p in paths if "/" not in p]
-    if len(own) == len(paths):  # all in this model's graph: one sub-model call
-        outputs = [model.get_layer(p).output for p in own] + list(model.outputs)
-        result = keras.Model(model.inputs, outputs)(x)
-        return dict(zip(own, result[: len(own)], strict=True)) | {"__output__": result[len(own)]}
-    if not _is_chain(model):
-        raise ValueError(
-            f"Model {model.name!r} branches, and the wanted layers lie inside a model nested in "
-            "it; wrap the base in a linear model (input -> preprocessing -> base -> head)."
-        )
-    found: dict = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        inner = [p[len(layer.name) + 1:] for p in paths if p.startswith(layer.name + "/")]
-        if inner and isinstance(layer, keras.Model):
-            sub = _apply(layer, x, inner)
-            found.update({f"{layer.name}/{k}": v for k, v in sub.items() if k != "__output__"})
-            x = sub["__output__"]
-        else:
-            x = layer(x)
-        if layer.name in own:
-            found[layer.name] = x
-    found["__output__"] = x
-    return found
 
 
 # --------------------------------------------------------------------------- choosing layers
@@ -352,7 +301,7 @@ class Activations:
         fields = receptive_fields(model)
         self.receptive_fields = {p: fields.get(p) for p in self.layers}
         self.shapes = {info.path: tuple(info.layer.output.shape[1:]) for info in infos}
-        self._model = multi_output_model(model, self.layers, name="activations")
+        self._model = activation_model(model, self.layers, name="activations")
         spec = tf.TensorSpec((None, *shape), tf.float32)
         self._fn = tf.function(lambda x: self._model(x, training=False), input_signature=[spec])
         self._cache: tuple[str, dict[str, np.ndarray]] | None = None

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from tlwidgets.activations import multi_output_model
-from tlwidgets.layers import find_layer
+from tlwidgets.layers import activation_model, find_layer
 
 __all__ = ["FilterResult", "FilterVisualizer", "montage", "save_png"]
 
@@ -133,7 +132,7 @@ class FilterVisualizer:
         self.pad, self.scales, self.angles = pad, scales, angles
         self.learning_rate = learning_rate
         self.seed = seed
-        self._model = multi_output_model(model, [self.layer], name="filter_viz")
+        self._model = activation_model(model, [self.layer], name="filter_viz")
         self._tf = tf
         self._step_fns: dict[int, object] = {}
 

@@ -9,7 +9,7 @@ the input pixels; SmoothGrad averages it over noisy copies.
 Most Keras tools fail when the layer sits inside a base nested in the
 classifier ("Graph disconnected", keras-team/keras#16123). Here the layer is
 named by its path (``"mobilenet_0.25_224/conv_pw_13_relu"``) and reached with
-:func:`tlwidgets.activations.multi_output_model`, which rebuilds the path from
+:func:`tlwidgets.layers.activation_model`, which rebuilds the path from
 the classifier's own input (residual bases such as MobileNetV2 included).
 """
 
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from tlwidgets.activations import multi_output_model
-from tlwidgets.layers import find_layer
+from tlwidgets.layers import activation_model, find_layer
 
 __all__ = ["CamResult", "GradCAM", "overlay", "saliency"]
 
@@ -87,7 +86,7 @@ class GradCAM:
         self.preprocess = preprocess
         self.input_shape = tuple(model.inputs[0].shape[1:])
         out = _output_layer(model)
-        self._model = multi_output_model(model, [self.layer, out], name="gradcam")
+        self._model = activation_model(model, [self.layer, out], name="gradcam")
 
         @tf.function(reduce_retracing=True)
         def cam(x, class_index):
