@@ -201,24 +201,30 @@ def _text_error(path: Path, *, header: bool, limit: int | None) -> ValueError:
 
 
 def _load_npy_folder(folder: Path, limit: int | None) -> KeyedVectors:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     matrix_file = next(iter(sorted(folder.glob("*.npy"))))
     index_file = next(iter(sorted(folder.glob("*.parquet"))))
-    matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
-    column = pq.read_table(index_file).column(0)
-    n = len(column) if limit is None else min(limit, len(column))
-    if matrix.shape[0] != len(column):
+    column = pq.read_table(index_file, use_threads=False, memory_map=True).column(0)
+    rows = np.load(matrix_file, mmap_mode="r", allow_pickle=False).shape[0]
+    if rows != len(column):
         raise ValueError(
-            f"{folder}: the matrix has {matrix.shape[0]} rows but the index "
-            f"{len(column)} words; the package is damaged, reinstall it."
+            f"{folder}: the matrix has {rows} rows but the index {len(column)} words; "
+            "the package is damaged, reinstall it."
         )
+    n = rows if limit is None else min(limit, rows)
     words = column.slice(0, n).to_pylist()
     del column
+    pa.default_memory_pool().release_unused()
+    if n == rows:  # read straight into one array: the matrix is never held twice
+        matrix = np.load(matrix_file, allow_pickle=False)
+    else:  # copy only the rows kept
+        matrix = np.array(np.load(matrix_file, mmap_mode="r", allow_pickle=False)[:n])
     kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
-    kv.vectors = np.ascontiguousarray(matrix[:n], dtype=np.float32)
+    kv.vectors = matrix.astype(np.float32, copy=False)
     kv.index_to_key = words
-    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    kv.key_to_index = dict(zip(words, range(n), strict=True))
     return kv
 
 
