@@ -55,7 +55,7 @@ class EmbeddingExplorer(widgets.VBox):
     neighbours_general = traitlets.List().tag(sync=True)
     neighbours_domain = traitlets.List().tag(sync=True)
     analogy_result = traitlets.List().tag(sync=True)
-    analogy_accuracy = traitlets.Float(float("nan"), allow_none=True).tag(sync=True)
+    analogy_accuracy = traitlets.Float(None, allow_none=True).tag(sync=True)
     projected = traitlets.List().tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 

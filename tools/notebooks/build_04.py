@@ -95,7 +95,7 @@ print(f"Lee w2v   WordSim-353 Spearman {sim_small.spearman:.2f} on {sim_small.co
 record("wordsim_glove", sim.spearman)
 record("wordsim_lee_word2vec", sim_small.spearman)
 record("simlex_glove", simlex.spearman)
-record("analogy_accuracy", analogies.accuracy)
+record("analogy_accuracy", analogies.accuracy);
 """),
     md("""
 The pretrained space beats the one trained on a small corpus by a wide margin: that gap is the
@@ -122,7 +122,7 @@ from tlwidgets.widgets.oov_report import coverage_chart, report_table
 
 display(HTML(report_table([rep_domain, rep_general]) + coverage_chart([rep_domain, rep_general])))
 record("oov_general", rep_general.summary())
-record("oov_domain", rep_domain.summary())
+record("oov_domain", rep_domain.summary());
 """),
     md("""
 Read the two columns against each other: the specialised text loses a larger share of its
@@ -172,7 +172,7 @@ record("locked_unchanged", unchanged)
 record("n_imported", len(locked.imported))
 record("n_new_words", len(locked.new_words))
 record("drift_locked", locked.mean_drift)
-record("drift_free", free.mean_drift)
+record("drift_free", free.mean_drift);
 """),
     md("""
 ### Neighbours before and after
@@ -209,7 +209,7 @@ for w in moved:
     before = ", ".join(n for n, _ in E.nearest(glove, w, 6))
     after = ", ".join(n for n, _ in E.nearest(free.wv, w, 6))
     print(f"{w:>10} drift {free.drift[w]:.2f}\\n   GloVe: {before}\\n   domain: {after}")
-record("most_drifted", moved)
+record("most_drifted", moved);
 """),
     md("""
 ## 4. fastText: vectors for words never seen
@@ -229,7 +229,7 @@ for w in unseen:
     neighbours = [n for n, _ in E.nearest(ft.wv, w, 6)]
     shown[w] = neighbours
     print(f"{w:>16} (never seen; |v| = {np.linalg.norm(ft.wv[w]):.2f}): {', '.join(neighbours)}")
-record("fasttext_unseen", shown)
+record("fasttext_unseen", shown);
 """),
     md("""
 ## 5. Does it help downstream? A classifier with few labels
@@ -261,7 +261,7 @@ ax.legend(fontsize=8)
 plt.show()
 record("genres", genres)
 record("acc_smallest", {m: v[0] for m, v in mean.items()})
-record("acc_largest", {m: v[-1] for m, v in mean.items()})
+record("acc_largest", {m: v[-1] for m, v in mean.items()});
 """),
     md("""
 With a few dozen labels, the pretrained vectors give the model what the labels cannot: what
