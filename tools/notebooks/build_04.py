@@ -46,7 +46,7 @@ CFG = {
     "fasttext_epochs": 3 if SMOKE else 10,
     "analogy_questions": 1000 if SMOKE else None,
     "sizes": (50, 200) if SMOKE else (50, 100, 200, 400, 800, 1600),
-    "seeds": (0,) if SMOKE else (0, 1, 2),
+    "seeds": (0,) if SMOKE else (0, 1),
 }
 CFG
 """),
@@ -217,19 +217,19 @@ record("most_drifted", moved);
 
 Word2Vec (and GloVe) have nothing to say about a word outside their vocabulary. fastText
 represents a word as the sum of its character n-grams (`<it`, `ite`, `iter`, ...), so an unseen
-word still gets a vector, built from pieces it shares with known words. (`load_vectors` reads a
-Facebook `.bin` with its subwords the same way.)
+word still gets a vector, built from pieces it shares with known words. To test that honestly,
+we hold a few real domain words out: every line that uses them is removed before training.
+(`load_vectors` reads a Facebook `.bin` with its subwords the same way.)
 """),
     code("""
-ft = E.train_fasttext(domain_sentences, epochs=CFG["fasttext_epochs"])
-bases = [w for w, _ in rep_domain.top_oov] + [w for w in ft.wv.index_to_key[200:400] if w.isalpha()]
-unseen = [w + s for w in bases for s in ("s", "ing", "able", "ed") if w + s not in ft.wv.key_to_index]
-unseen = list(dict.fromkeys(["__getitems__", *unseen]))[:4]
+held_out = [w for w, _ in rep_domain.top_oov[6:] if len(w) >= 7][:3]
+seen_lines = [s for s in domain_sentences if not set(held_out) & set(s)]
+ft = E.train_fasttext(seen_lines, epochs=CFG["fasttext_epochs"])
 shown = {}
-for w in unseen:
-    neighbours = [n for n, _ in E.nearest(ft.wv, w, 6)]
-    shown[w] = neighbours
-    print(f"{w:>16} (never seen; |v| = {np.linalg.norm(ft.wv[w]):.2f}): {', '.join(neighbours)}")
+for w in held_out:
+    assert w not in ft.wv.key_to_index  # never seen in training
+    shown[w] = [n for n, _ in E.nearest(ft.wv, w, 6)]
+    print(f"{w:>14} (held out; |v| = {np.linalg.norm(ft.wv[w]):.2f}): {', '.join(shown[w])}")
 record("fasttext_unseen", shown);
 """),
     md("""
