@@ -55,12 +55,12 @@ print(json.dumps({"source": found.source, "words": len(kv), "seconds": seconds, 
 """
 
 
-def _time(fn, repeat: int = 3) -> float:
+def _time(fn, repeat: int = 5, clock=time.perf_counter) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock() - t)
     return best
 
 
@@ -72,25 +72,30 @@ def bench_oov(quick: bool) -> list[dict]:
     base = oov.python_reference().text + "\n" + oov.ewt_corpus(("train",)).text
     per_copy = len(oov.tokenize(base))
     target = 250_000 if quick else 1_000_000
-    sizes, times = [], []
+    # The report is single-threaded Python: its CPU time is what a shared machine distorts least.
+    sizes, times, walls = [], [], []
     for frac in (0.25, 0.5, 0.75, 1.0):
         copies = max(1, round(target * frac / per_copy))
         text = "\n".join([base] * copies)
         sizes.append(copies * per_copy)
-        times.append(_time(lambda text=text: oov.oov_report(text, vocab)))
+        times.append(_time(lambda text=text: oov.oov_report(text, vocab), clock=time.process_time))
+        walls.append(_time(lambda text=text: oov.oov_report(text, vocab), repeat=3))
+    times = np.array(times)
     x = np.array(sizes) / 1e6
     slope, intercept = np.polyfit(x, times, 1)
     fitted = slope * x + intercept
     r2 = 1 - np.sum((times - fitted) ** 2) / np.sum((times - np.mean(times)) ** 2)
     return [
-        {"metric": f"OOV report, {sizes[-1] / 1e6:.2f}M tokens vs {len(vocab):,} words",
-         "value": times[-1], "unit": "s", "target": "< 2 s at 1M", "ok": times[-1] < 2.0},
+        {"metric": f"OOV report, {sizes[-1] / 1e6:.2f}M tokens vs {len(vocab):,} words, CPU time",
+         "value": float(times[-1]), "unit": "s", "target": "< 2 s at 1M", "ok": bool(times[-1] < 2.0)},
+        {"metric": "OOV report, same, wall time (best of 3)", "value": walls[-1], "unit": "s",
+         "target": "", "ok": None},
         {"metric": "OOV report slope (time = slope x tokens + intercept)", "value": float(slope),
          "unit": "s per 1M tokens", "target": "", "ok": None},
         {"metric": "OOV report intercept (per-type work, fixed here)", "value": float(intercept),
          "unit": "s", "target": "", "ok": None},
         {"metric": "OOV report linearity (R^2 of the linear fit, 4 sizes)", "value": float(r2),
-         "unit": "", "target": ">= 0.98", "ok": r2 >= 0.98},
+         "unit": "", "target": ">= 0.98", "ok": bool(r2 >= 0.98)},
     ]
 
 
