@@ -14,7 +14,6 @@ outputs into the repository.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -57,12 +56,6 @@ class LabServer:
             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--ServerApp.disable_check_xsrf=False",
         ]
-        # No news/update toasts: they cover the page and their buttons open new tabs.
-        labconfig = home / ".jupyter" / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {
-            "@jupyterlab/apputils-extension:announcements": True,
-        }}))
         self.log = (home / "lab.log").open("w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
@@ -119,6 +112,12 @@ class Lab:
         page.goto(f"{self.server.url}/lab/tree/{notebook}?token={self.server.token}")
         page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
         self.wait_idle(timeout=timeout)
+        # Dismiss notifications (news, updates) that may cover the page.
+        for btn in page.locator(".jp-toast-button, .jp-Notification-Toast-Close").all():
+            try:
+                btn.click(timeout=1000)
+            except Exception:
+                pass
 
     def wait_idle(self, *, timeout: float = 300) -> None:
         """Wait until the kernel is idle and no cell shows a pending ``[*]`` prompt."""
@@ -136,18 +135,10 @@ class Lab:
 
     def run_all(self, *, timeout: float = 600) -> None:
         """Run every cell and wait for the kernel to settle."""
-        page = self.page
-        # Focus the notebook so that the Run menu acts on it.
-        page.locator(".jp-Notebook .jp-Cell").first.click()
-        page.keyboard.press("Escape")
-        item = page.locator("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)")
-        for _ in range(20):
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            if item.count():
-                break
-            page.keyboard.press("Escape")
-            page.wait_for_timeout(500)
-        item.first.click()
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(
+            "li.lm-Menu-item[data-command='notebook:run-all-cells']"
+        ).first.click()
         self.page.wait_for_timeout(500)
         self.wait_idle(timeout=timeout)
         errors = self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
