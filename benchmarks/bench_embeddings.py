@@ -1,0 +1,187 @@
+"""Word embeddings: OOV report speed and linearity, loading 400k GloVe, continuation speed.
+
+    python benchmarks/run.py embeddings [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+_SHARED = ROOT.parent / "shared" / "assets"
+if not os.environ.get("TLWIDGETS_DATA") and _SHARED.is_dir():
+    os.environ["TLWIDGETS_DATA"] = str(_SHARED)
+
+_LOAD_SCRIPT = """
+import json, resource, sys, time, warnings
+import numpy, psutil, pyarrow.parquet, gensim.models
+warnings.simplefilter("ignore")
+
+def high_water():
+    # VmHWM belongs to this process's memory map; ru_maxrss can carry the parent's peak
+    # across fork and exec, so it is only the fallback.
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+from tlwidgets.assets import resolve
+from tlwidgets.embeddings import load_vectors
+found = sys.argv[1] if len(sys.argv) > 1 else resolve("glove-6b-50d")
+proc = psutil.Process()
+base = proc.memory_info().rss
+t = time.perf_counter()
+kv = load_vectors(found)
+seconds = time.perf_counter() - t
+kept = proc.memory_info().rss - base
+peak = high_water() - base
+vocab = (sum(sys.getsizeof(w) for w in kv.index_to_key) + sys.getsizeof(kv.index_to_key)
+         + sys.getsizeof(kv.key_to_index) + 28 * len(kv))
+print(json.dumps({"source": getattr(found, "source", "text file"), "words": len(kv), "seconds": seconds, "kept": kept,
+                  "peak": peak, "matrix": kv.vectors.nbytes, "vocab": vocab}))
+"""
+
+
+def _time(fn, repeat: int = 5, clock=time.perf_counter) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = clock()
+        fn()
+        best = min(best, clock() - t)
+    return best
+
+
+def bench_oov(quick: bool) -> list[dict]:
+    from tlwidgets import oov
+    from tlwidgets.embeddings import load_vectors
+
+    vocab = load_vectors("glove-6b-50d").key_to_index  # 400k words when the package is there
+    base = oov.python_reference().text + "\n" + oov.ewt_corpus(("train",)).text
+    per_copy = len(oov.tokenize(base))
+    target = 250_000 if quick else 1_000_000
+    # The report is single-threaded Python: its CPU time is what a shared machine distorts least.
+    sizes, times, walls = [], [], []
+    for frac in (0.25, 0.5, 0.75, 1.0):
+        copies = max(1, round(target * frac / per_copy))
+        text = "\n".join([base] * copies)
+        sizes.append(copies * per_copy)
+        times.append(_time(lambda text=text: oov.oov_report(text, vocab), clock=time.process_time))
+        walls.append(_time(lambda text=text: oov.oov_report(text, vocab), repeat=3))
+    times = np.array(times)
+    x = np.array(sizes) / 1e6
+    slope, intercept = np.polyfit(x, times, 1)
+    fitted = slope * x + intercept
+    r2 = 1 - np.sum((times - fitted) ** 2) / np.sum((times - np.mean(times)) ** 2)
+    return [
+        {"metric": f"OOV report, {sizes[-1] / 1e6:.2f}M tokens vs {len(vocab):,} words, CPU time",
+         "value": float(times[-1]), "unit": "s", "target": "< 2 s at 1M", "ok": bool(times[-1] < 2.0)},
+        {"metric": "OOV report, same, wall time (best of 3)", "value": walls[-1], "unit": "s",
+         "target": "", "ok": None},
+        {"metric": "OOV report slope (time = slope x tokens + intercept)", "value": float(slope),
+         "unit": "s per 1M tokens", "target": "", "ok": None},
+        {"metric": "OOV report intercept (per-type work, fixed here)", "value": float(intercept),
+         "unit": "s", "target": "", "ok": None},
+        {"metric": "OOV report linearity (R^2 of the linear fit, 4 sizes)", "value": float(r2),
+         "unit": "", "target": ">= 0.98", "ok": bool(r2 >= 0.98)},
+    ]
+
+
+def _measure_load(*args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", _LOAD_SCRIPT, *args], capture_output=True,
+                         text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _load_rows(r: dict, label: str) -> list[dict]:
+    mb = 2**20
+    return [
+        {"metric": f"load GloVe 6B 50d {label} ({r['words']:,} words, from {r['source']})",
+         "value": r["seconds"], "unit": "s", "target": "", "ok": None},
+        {"metric": f"load {label}: raw matrix size", "value": r["matrix"] / mb, "unit": "MB"},
+        {"metric": f"load {label}: Python vocabulary (strings, list, dict)",
+         "value": r["vocab"] / mb, "unit": "MB"},
+        {"metric": f"load {label}: peak RSS increase", "value": r["peak"] / mb, "unit": "MB"},
+        {"metric": f"load {label}: RSS kept after loading", "value": r["kept"] / mb, "unit": "MB"},
+        {"metric": f"load {label}: peak / raw matrix", "value": r["peak"] / r["matrix"],
+         "unit": "x", "target": "<= 1.3", "ok": r["peak"] / r["matrix"] <= 1.3},
+        {"metric": f"load {label}: peak / (matrix + vocabulary)",
+         "value": r["peak"] / (r["matrix"] + r["vocab"]), "unit": "x", "target": "<= 1.3",
+         "ok": r["peak"] / (r["matrix"] + r["vocab"]) <= 1.3},
+    ]
+
+
+def bench_load(quick: bool) -> list[dict]:
+    rows = _load_rows(_measure_load(), "(asset)")
+    if quick:
+        return rows
+    # The same 400k words as GloVe text (what a data folder or the cache holds), via gensim.
+    import tempfile
+
+    from tlwidgets.embeddings import load_vectors
+
+    kv = load_vectors("glove-6b-50d")
+    if len(kv) < 400_000:
+        return rows
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "glove.6B.50d.txt"
+        with path.open("w", encoding="utf-8") as fh:
+            for word, vec in zip(kv.index_to_key, kv.vectors, strict=True):
+                fh.write(word + " " + " ".join(f"{x:.6g}" for x in vec) + "\n")
+        del kv
+        rows += _load_rows(_measure_load(str(path)), "(GloVe text, gensim)")
+    return rows
+
+
+def bench_continuation(quick: bool) -> list[dict]:
+    from gensim.models import Word2Vec
+
+    from tlwidgets import oov
+    from tlwidgets.embeddings import continue_training, load_vectors
+
+    glove = load_vectors("glove-6b-50d-top20k")
+    sentences = oov.sentences(oov.python_reference())
+    epochs = 3 if quick else 10
+    plain, locked, free = [], [], []
+    for _ in range(1 if quick else 3):
+        model = Word2Vec(vector_size=50, window=5, min_count=2, epochs=epochs, seed=0, workers=1)
+        model.build_vocab(sentences)
+        t = time.perf_counter()
+        _, raw = model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
+        plain.append(raw / (time.perf_counter() - t))
+        locked.append(continue_training(glove, sentences, lock=True, epochs=epochs).words_per_second)
+        free.append(continue_training(glove, sentences, lock=False, epochs=epochs).words_per_second)
+    p, lk, fr = max(plain), max(locked), max(free)
+    return [
+        {"metric": "plain Word2Vec training (Python reference manual)", "value": p,
+         "unit": "words/s"},
+        {"metric": "domain continuation, locked", "value": lk, "unit": "words/s"},
+        {"metric": "domain continuation, free", "value": fr, "unit": "words/s"},
+        {"metric": "continuation / plain Word2Vec (slower of the two)", "value": min(lk, fr) / p,
+         "unit": "x", "target": ">= 0.5", "ok": min(lk, fr) / p >= 0.5},
+    ]
+
+
+def main(quick: bool = False) -> list[dict]:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    return bench_oov(quick) + bench_load(quick) + bench_continuation(quick)
+
+
+if __name__ == "__main__":
+    for row in main(quick="--quick" in sys.argv):
+        print(row)

