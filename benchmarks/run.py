@@ -40,7 +40,7 @@ def load(path: Path):
 
 def fmt_row(topic: str, row: dict) -> str:
     ok = row.get("ok")
-    mark = "" if ok is None else ("PASS" if ok else "FAIL")
+    mark = "" if ok is None else ("PASS" if bool(ok) else "FAIL")
     value = row["value"]
     vtxt = f"{value:.3g}" if isinstance(value, float) else str(value)
     return (f"| {topic} | {row['metric']} | {vtxt} {row.get('unit', '')} | "
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(fmt_row(topic, row), flush=True)
             results.append({"benchmark": topic, **row})
-            failed |= row.get("ok") is False
+            failed |= row.get("ok") is not None and not bool(row["ok"])
         print(f"| {topic} | wall time of this benchmark | {time.perf_counter() - t0:.1f} s | | |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -9,7 +9,7 @@ Use the ``lab`` fixture::
         assert lab.eval("some_kernel_value") == "42"
 
 Notebooks are copied to a temporary folder first, so the browser never saves
-outputs into the repository.
+outputs into the repository, and their parameters cell is set to the smoke profile.
 """
 
 from __future__ import annotations
@@ -85,6 +85,16 @@ class LabServer:
         self.log.close()
 
 
+def _use_smoke_profile(path: Path) -> None:
+    """Browser tests run the same code in the smoke profile, as the notebook tests do."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"])
+            cell["source"] = source.rstrip("\n") + '\nprofile = "smoke"  # set by the browser tests\n'
+    path.write_text(json.dumps(nb))
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
@@ -92,6 +102,8 @@ def lab_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab-home")
     root = tmp_path_factory.mktemp("lab-root")
     shutil.copytree(ROOT / "notebooks", root, dirs_exist_ok=True)
+    for notebook in root.glob("*.ipynb"):
+        _use_smoke_profile(notebook)
     server = LabServer(root, home)
     yield server
     server.stop()

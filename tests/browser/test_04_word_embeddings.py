@@ -5,18 +5,8 @@ from __future__ import annotations
 import re
 
 
-def _use_smoke_profile(lab) -> None:
-    """Replace the parameters cell's text (the stored notebook says "workshop")."""
-    editor = lab.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first
-    editor.click()
-    lab.page.keyboard.press("Control+a")
-    lab.page.keyboard.type("profile = 'smoke'; domain_corpus = None")
-    lab.page.keyboard.press("Escape")
-
-
 def test_embedding_widgets_round_trip(lab):
     lab.open("04_word_embeddings.ipynb")
-    _use_smoke_profile(lab)
     lab.run_all(timeout=400)
     page = lab.page
     assert lab.eval("profile") == "smoke"
