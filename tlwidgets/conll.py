@@ -192,7 +192,7 @@ def align(pos: Iterable[Sentence], ner: Iterable[Sentence]) -> list[Sentence]:
         if n is None:
             raise ConllError(f"{p.source}: sentence {p.sent_id!r} has no NER annotation.")
         if n.tokens != p.tokens:
-            i = next((i for i, (a, b) in enumerate(zip(p.tokens, n.tokens)) if a != b),
+            i = next((i for i, (a, b) in enumerate(zip(p.tokens, n.tokens, strict=False)) if a != b),
                      min(len(p.tokens), len(n.tokens)))
             a = p.tokens[i] if i < len(p.tokens) else "<end>"
             b = n.tokens[i] if i < len(n.tokens) else "<end>"

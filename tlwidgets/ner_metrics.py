@@ -24,7 +24,7 @@ def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
 def _check(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> None:
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} gold sentences but {len(y_pred)} predicted ones.")
-    for i, (t, p) in enumerate(zip(y_true, y_pred)):
+    for i, (t, p) in enumerate(zip(y_true, y_pred, strict=True)):
         if len(t) != len(p):
             raise ValueError(f"Sentence {i}: {len(t)} gold tags but {len(p)} predicted tags.")
 
