@@ -28,6 +28,7 @@ from tlwidgets.conll import ENTITY_TYPES, UPOS_TAGS, Sentence
 
 __all__ = [
     "Encoded",
+    "architecture",
     "MultiTaskModel",
     "Task",
     "Vocabulary",
@@ -39,6 +40,8 @@ __all__ = [
     "learning_curve",
     "make_tasks",
     "predict_tags",
+    "prepare",
+    "run_config",
     "subsample_labels",
     "summarise_curve",
     "train",
@@ -455,6 +458,18 @@ def build_multitask_model(
     return model
 
 
+def architecture(model: MultiTaskModel) -> dict:
+    """Which layers the tasks share and which belong to one task, with parameter counts.
+
+    ``{"shared": [(layer, params)], "heads": {task: [(layer, params)]}}``; only
+    layers with weights are listed.
+    """
+    shared = [(layer.name, layer.count_params()) for layer in model.trunk.layers if layer.weights]
+    heads = {name: [(layer.name, layer.count_params()) for layer in layers]
+             for name, layers in model.heads.items()}
+    return {"shared": shared, "heads": heads}
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -567,21 +582,33 @@ def subsample_labels(sentences: Sequence[Sentence], task: str, n: int | None, *,
     return [s if i in keep else replace(s, **{field_name: None}) for i, s in enumerate(sentences)]
 
 
-def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
-               task_names: Sequence[str], *, seed: int = 0, steps: int = 300,
-               batch_size: int = 32, lm_size: int = 2000, callbacks: Sequence = (),
-               **model_kwargs) -> tuple[dict[str, float], object]:
-    """Train one model on ``train_sents`` for ``task_names``; score it on ``test_sents``.
+def prepare(train_sents: Sequence[Sentence], task_names: Sequence[str], *,
+            lm_size: int = 2000) -> tuple[Vocabulary, list[Task], Encoded]:
+    """Vocabulary, tasks and encoded training data for ``task_names``.
 
-    The vocabulary comes from the sentences the model actually trains on.
-    Returns (scores, model).
+    The vocabulary comes from the sentences the model will train on: those
+    with labels for one of its tasks (every sentence, with ``"lm"``). The
+    next-word head predicts the ``lm_size - 1`` most frequent of its words.
     """
-    base = make_tasks([n for n in task_names if n != "lm"] or ["ner"])
-    used = encode(train_sents, Vocabulary([]), base, require_labels=False).sentences
+    tagging = [n for n in task_names if n != "lm"]
+    used = list(train_sents)
+    if "lm" not in task_names:
+        used = [s for s in used if any(getattr(s, "upos" if n == "pos" else n) for n in tagging)]
     vocab = Vocabulary.fit(used)
     lm_words = vocab.words[2:2 + lm_size - 1] if "lm" in task_names else ()
     tasks = make_tasks(task_names, lm_words=lm_words)
-    data = encode(used if "lm" not in task_names else train_sents, vocab, tasks)
+    return vocab, tasks, encode(used, vocab, tasks)
+
+
+def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
+               task_names: Sequence[str], *, seed: int = 0, steps: int = 300,
+               batch_size: int = 32, lm_size: int = 2000, callbacks: Sequence = (),
+               **model_kwargs) -> tuple[dict[str, float], MultiTaskModel]:
+    """Train one model on ``train_sents`` for ``task_names``; score it on ``test_sents``.
+
+    Returns (scores, model); see :func:`prepare` and :func:`evaluate`.
+    """
+    vocab, tasks, data = prepare(train_sents, task_names, lm_size=lm_size)
     model = build_multitask_model(vocab, tasks, seed=seed, **model_kwargs)
     train(model, data, steps=steps, batch_size=batch_size, seed=seed, callbacks=callbacks)
     test = encode(test_sents, vocab, tasks, require_labels=False)
