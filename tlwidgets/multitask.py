@@ -620,28 +620,36 @@ def learning_curve(
     test_sents: Sequence[Sentence],
     *,
     sizes: Sequence[int | None],
-    configs: Mapping[str, Sequence[str]],
+    configs: Mapping[str, Sequence[str] | Mapping],
     seeds: Sequence[int] = (0, 1, 2),
     steps: int = 300,
     progress: Callable[[dict], None] | None = None,
     **model_kwargs,
 ) -> list[dict]:
-    """NER F1 per (configuration, number of NER-labelled sentences, seed).
+    """Test scores per (configuration, number of NER-labelled sentences, seed).
 
     For each size ``n`` and seed, ``n`` training sentences keep their entity
-    labels; every sentence keeps its POS tags. Each configuration (a name
-    mapped to its tasks, for instance ``{"NER only": ["ner"], "NER + POS":
-    ["ner", "pos"]}``) trains for the same number of ``steps`` (weight updates),
-    so no model wins just by seeing more batches.
+    labels; every sentence keeps its POS tags. A configuration maps a name to
+    its tasks (``{"NER only": ["ner"], "NER + POS": ["ner", "pos"]}``) or to a
+    dict with ``"tasks"``, optional ``"extra"`` sentences added to the training
+    set (say POS-only ones) and model options (``"weighting"``, ...). Every
+    model trains for the same number of ``steps`` (weight updates), so none
+    wins just by seeing more batches. Each row also holds ``seconds``.
     """
+    import time
+
     rows = []
     for n in sizes:
         for seed in seeds:
             sents = subsample_labels(train_sents, "ner", n, seed=seed)
-            for name, tasks in configs.items():
-                scores, _ = run_config(sents, test_sents, tasks, seed=seed, steps=steps,
-                                       **model_kwargs)
-                row = {"config": name, "n_ner": n or len(train_sents), "seed": seed, **scores}
+            for name, spec in configs.items():
+                spec = dict(spec) if isinstance(spec, Mapping) else {"tasks": list(spec)}
+                tasks, extra = spec.pop("tasks"), list(spec.pop("extra", ()))
+                start = time.perf_counter()
+                scores, _ = run_config(sents + extra, test_sents, tasks, seed=seed, steps=steps,
+                                       **{**model_kwargs, **spec})
+                row = {"config": name, "n_ner": n or len(train_sents), "seed": seed, **scores,
+                       "seconds": time.perf_counter() - start}
                 rows.append(row)
                 if progress is not None:
                     progress(row)
