@@ -41,6 +41,7 @@ __all__ = [
     "make_tasks",
     "predict_tags",
     "prepare",
+    "reset",
     "run_config",
     "subsample_labels",
     "summarise_curve",
@@ -107,9 +108,19 @@ class Vocabulary:
 
     @classmethod
     def fit(cls, sentences: Iterable[Sentence], *, min_count: int = 2,
-            max_size: int | None = 20_000) -> Vocabulary:
-        """The words seen at least ``min_count`` times, most frequent first."""
+            max_size: int | None = 20_000, base: Vocabulary | None = None) -> Vocabulary:
+        """The words seen at least ``min_count`` times, most frequent first.
+
+        With ``base``, ids stay those of ``base`` (so models of the same shape
+        can be reused) but only the words seen often enough here are known;
+        the others map to the unknown word.
+        """
         counts = Counter(tok.lower() for s in sentences for tok in s.tokens)
+        if base is not None:
+            vocab = cls(base.words[2:])
+            vocab.index = {w: i for w, i in base.index.items()
+                           if i < 2 or counts[w] >= min_count}
+            return vocab
         ranked = sorted((w for w, c in counts.items() if c >= min_count),
                         key=lambda w: (-counts[w], w))
         return cls(ranked[:max_size])
@@ -583,33 +594,50 @@ def subsample_labels(sentences: Sequence[Sentence], task: str, n: int | None, *,
 
 
 def prepare(train_sents: Sequence[Sentence], task_names: Sequence[str], *,
-            lm_size: int = 2000) -> tuple[Vocabulary, list[Task], Encoded]:
+            lm_size: int = 2000, base: Vocabulary | None = None,
+            ) -> tuple[Vocabulary, list[Task], Encoded]:
     """Vocabulary, tasks and encoded training data for ``task_names``.
 
     The vocabulary comes from the sentences the model will train on: those
-    with labels for one of its tasks (every sentence, with ``"lm"``). The
-    next-word head predicts the ``lm_size - 1`` most frequent of its words.
+    with labels for one of its tasks (every sentence, with ``"lm"``); ``base``
+    fixes its ids (see :meth:`Vocabulary.fit`). The next-word head predicts
+    the ``lm_size - 1`` most frequent words.
     """
     tagging = [n for n in task_names if n != "lm"]
     used = list(train_sents)
     if "lm" not in task_names:
         used = [s for s in used if any(getattr(s, "upos" if n == "pos" else n) for n in tagging)]
-    vocab = Vocabulary.fit(used)
+    vocab = Vocabulary.fit(used, base=base)
     lm_words = vocab.words[2:2 + lm_size - 1] if "lm" in task_names else ()
     tasks = make_tasks(task_names, lm_words=lm_words)
     return vocab, tasks, encode(used, vocab, tasks)
 
 
+def reset(model: MultiTaskModel, like: MultiTaskModel) -> MultiTaskModel:
+    """Give ``model`` the initial weights of ``like`` (same architecture) and a fresh
+    optimizer, keeping its traced training function: tracing a BiLSTM costs seconds."""
+    model.set_weights(like.get_weights())
+    for v in model.optimizer.variables:
+        if not v.path.endswith("learning_rate"):
+            v.assign(ops.zeros_like(v))
+    return model
+
+
 def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
                task_names: Sequence[str], *, seed: int = 0, steps: int = 300,
-               batch_size: int = 32, lm_size: int = 2000, callbacks: Sequence = (),
+               batch_size: int = 32, lm_size: int = 2000, base: Vocabulary | None = None,
+               reuse: MultiTaskModel | None = None, callbacks: Sequence = (),
                **model_kwargs) -> tuple[dict[str, float], MultiTaskModel]:
     """Train one model on ``train_sents`` for ``task_names``; score it on ``test_sents``.
 
-    Returns (scores, model); see :func:`prepare` and :func:`evaluate`.
+    ``reuse``, a model of the same shape, is reset to the new model's initial
+    weights and trained instead (faster). Returns (scores, model); see
+    :func:`prepare` and :func:`evaluate`.
     """
-    vocab, tasks, data = prepare(train_sents, task_names, lm_size=lm_size)
+    vocab, tasks, data = prepare(train_sents, task_names, lm_size=lm_size, base=base)
     model = build_multitask_model(vocab, tasks, seed=seed, **model_kwargs)
+    if reuse is not None:
+        model = reset(reuse, model)
     train(model, data, steps=steps, batch_size=batch_size, seed=seed, callbacks=callbacks)
     test = encode(test_sents, vocab, tasks, require_labels=False)
     return evaluate(model, test), model
@@ -624,6 +652,8 @@ def learning_curve(
     seeds: Sequence[int] = (0, 1, 2),
     steps: int = 300,
     progress: Callable[[dict], None] | None = None,
+    base: Vocabulary | None = None,
+    models: dict | None = None,
     **model_kwargs,
 ) -> list[dict]:
     """Test scores per (configuration, number of NER-labelled sentences, seed).
@@ -635,19 +665,33 @@ def learning_curve(
     set (say POS-only ones) and model options (``"weighting"``, ...). Every
     model trains for the same number of ``steps`` (weight updates), so none
     wins just by seeing more batches. Each row also holds ``seconds``.
+
+    Word ids come from all the training text (``extra`` included), but a run
+    only knows the words of the sentences it trains on; so configurations of
+    the same shape share one model, which is reset for every run. Pass the
+    same ``base`` vocabulary and ``models`` dict to several calls to share
+    models across them too.
     """
     import time
 
+    specs = {name: dict(s) if isinstance(s, Mapping) else {"tasks": list(s)}
+             for name, s in configs.items()}
+    if base is None:
+        extras = {id(s): s for spec in specs.values() for s in spec.get("extra", ())}
+        base = Vocabulary.fit([*train_sents, *extras.values()])
+    models = {} if models is None else models
     rows = []
     for n in sizes:
         for seed in seeds:
             sents = subsample_labels(train_sents, "ner", n, seed=seed)
-            for name, spec in configs.items():
-                spec = dict(spec) if isinstance(spec, Mapping) else {"tasks": list(spec)}
+            for name, spec in specs.items():
+                spec = dict(spec)
                 tasks, extra = spec.pop("tasks"), list(spec.pop("extra", ()))
+                shape = repr((tasks, sorted(spec.items())))
                 start = time.perf_counter()
-                scores, _ = run_config(sents + extra, test_sents, tasks, seed=seed, steps=steps,
-                                       **{**model_kwargs, **spec})
+                scores, models[shape] = run_config(
+                    sents + extra, test_sents, tasks, seed=seed, steps=steps, base=base,
+                    reuse=models.get(shape), **{**model_kwargs, **spec})
                 row = {"config": name, "n_ner": n or len(train_sents), "seed": seed, **scores,
                        "seconds": time.perf_counter() - start}
                 rows.append(row)
