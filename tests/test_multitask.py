@@ -106,6 +106,17 @@ def test_batches_pad_to_the_longest_and_cover_every_sentence(dev, vocab):
     assert sorted(seen) == list(range(len(data)))
 
 
+def test_mixed_batches_pair_end_task_sentences_with_auxiliary_ones(dev, vocab):
+    sents = [s if i < 20 else replace(s, ner=None) for i, s in enumerate(dev)]
+    data = mt.encode(sents, vocab, mt.make_tasks(["ner", "pos"]))
+    seen = []
+    for _, y, idx in mt.batches(data, 8, shuffle=True, rng=np.random.default_rng(1), mix="ner"):
+        has_ner = (y["ner"] >= 0).any(axis=1)
+        assert has_ner.sum() == min(8, len(idx) - 8) and (~has_ner).sum() == 8
+        seen += [i for i in idx.tolist() if i < 20]
+    assert sorted(seen) == list(range(20))  # one pass covers the NER sentences once
+
+
 # ----------------------------------------------------------------------------- model
 
 

@@ -228,31 +228,54 @@ def _pad(seqs: Sequence[np.ndarray], width: int, value: int) -> np.ndarray:
     return out
 
 
-def batches(data: Encoded, batch_size: int, *, shuffle: bool = False,
-            rng: np.random.Generator | None = None) -> Iterator[tuple[dict, dict, np.ndarray]]:
-    """Padded batches ``(inputs, targets, indices)`` of sentences of similar length.
-
-    Sentences are sorted by length in chunks of 50 batches (shuffled first
-    when ``shuffle``), which keeps padding, and so wasted compute, small.
-    """
-    order = np.arange(len(data))
+def _groups(lengths: np.ndarray, order: np.ndarray, batch_size: int, *, shuffle: bool,
+            rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Split ``order`` into batches of similar length (sorted in chunks of 50 batches)."""
     if shuffle:
-        order = (rng or np.random.default_rng()).permutation(order)
-    lengths = np.asarray([len(w) for w in data.words])
-    chunk = batch_size * 50
-    groups = []
+        order = rng.permutation(order)
+    chunk, groups = batch_size * 50, []
     for start in range(0, len(order), chunk):
         part = order[start:start + chunk]
         part = part[np.argsort(lengths[part], kind="stable")]
         groups += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return groups
+
+
+def _collate(data: Encoded, idx: np.ndarray) -> tuple[dict, dict, np.ndarray]:
+    width = max(len(data.words[i]) for i in idx)
+    x = {"words": _pad([data.words[i] for i in idx], width, PAD),
+         "case": _pad([data.case[i] for i in idx], width, PAD)}
+    y = {k: _pad([v[i] for i in idx], width, IGNORE) for k, v in data.targets.items()}
+    return x, y, idx
+
+
+def batches(data: Encoded, batch_size: int, *, shuffle: bool = False,
+            rng: np.random.Generator | None = None,
+            mix: str | None = None) -> Iterator[tuple[dict, dict, np.ndarray]]:
+    """Padded batches ``(inputs, targets, indices)`` of sentences of similar length.
+
+    Sentences are sorted by length in chunks of 50 batches (shuffled first
+    when ``shuffle``), which keeps padding, and so wasted compute, small.
+    With ``mix="ner"``, each batch holds ``batch_size`` sentences labelled for
+    that task plus ``batch_size`` of the others (cycled), so an auxiliary task's
+    extra sentences add to the end task's examples instead of diluting them.
+    One pass covers the labelled sentences once.
+    """
+    rng = rng or np.random.default_rng()
+    lengths = np.asarray([len(w) for w in data.words])
+    if mix is None:
+        groups = _groups(lengths, np.arange(len(data)), batch_size, shuffle=shuffle, rng=rng)
+    else:
+        has = np.asarray([(t >= 0).any() for t in data.targets[mix]], dtype=bool)
+        main = _groups(lengths, np.flatnonzero(has), batch_size, shuffle=shuffle, rng=rng)
+        rest: list[np.ndarray] = []
+        while len(rest) < len(main) and (~has).any():
+            rest += _groups(lengths, np.flatnonzero(~has), batch_size, shuffle=shuffle, rng=rng)
+        groups = [np.concatenate([m, rest[i]]) if rest else m for i, m in enumerate(main)]
     if shuffle:
         groups = [groups[i] for i in rng.permutation(len(groups))]
     for idx in groups:
-        width = int(lengths[idx].max())
-        x = {"words": _pad([data.words[i] for i in idx], width, PAD),
-             "case": _pad([data.case[i] for i in idx], width, PAD)}
-        y = {k: _pad([v[i] for i in idx], width, IGNORE) for k, v in data.targets.items()}
-        yield x, y, idx
+        yield _collate(data, idx)
 
 
 # --------------------------------------------------------------------------- model
@@ -484,7 +507,7 @@ def architecture(model: MultiTaskModel) -> dict:
 # --------------------------------------------------------------------------- training
 
 
-def _dataset(data: Encoded, batch_size: int, seed: int):
+def _dataset(data: Encoded, batch_size: int, seed: int, mix: str | None = None):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -492,7 +515,7 @@ def _dataset(data: Encoded, batch_size: int, seed: int):
 
     def gen():
         while True:
-            for x, y, _ in batches(data, batch_size, shuffle=True, rng=rng):
+            for x, y, _ in batches(data, batch_size, shuffle=True, rng=rng, mix=mix):
                 yield x, y
 
     spec = tf.TensorSpec((None, None), tf.int32)
@@ -501,19 +524,23 @@ def _dataset(data: Encoded, batch_size: int, seed: int):
 
 
 def train(model, data: Encoded, *, epochs: int = 1, steps: int | None = None,
-          batch_size: int = 32, seed: int = 0, callbacks: Sequence = (), verbose: int = 0):
+          batch_size: int = 32, seed: int = 0, mix: str | None = None,
+          callbacks: Sequence = (), verbose: int = 0):
     """Fit ``model`` on ``data``: ``epochs`` passes, or ``steps`` batch updates (one Keras
-    epoch) if given; batches are reshuffled on every pass.
+    epoch) if given; batches are reshuffled on every pass. ``mix``: see :func:`batches`.
 
     Returns the Keras ``History``; its logs hold the total ``loss`` and each
     task's ``<task>_loss``.
     """
     if len(data) == 0:
         raise ValueError("No training sentences.")
-    per_epoch = math.ceil(len(data) / batch_size)
+    n = len(data) if mix is None else data.labelled(mix)
+    if n == 0:
+        raise ValueError(f"No training sentence has {mix} labels.")
+    per_epoch = math.ceil(n / batch_size)
     if steps is not None:
         epochs, per_epoch = 1, steps
-    return model.fit(_dataset(data, batch_size, seed), epochs=epochs, steps_per_epoch=per_epoch,
+    return model.fit(_dataset(data, batch_size, seed, mix), epochs=epochs, steps_per_epoch=per_epoch,
                      callbacks=list(callbacks), verbose=verbose, shuffle=False)
 
 
@@ -627,18 +654,24 @@ def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
                task_names: Sequence[str], *, seed: int = 0, steps: int = 300,
                batch_size: int = 32, lm_size: int = 2000, base: Vocabulary | None = None,
                reuse: MultiTaskModel | None = None, callbacks: Sequence = (),
-               **model_kwargs) -> tuple[dict[str, float], MultiTaskModel]:
+               mix: str | None = "ner", **model_kwargs) -> tuple[dict[str, float], MultiTaskModel]:
     """Train one model on ``train_sents`` for ``task_names``; score it on ``test_sents``.
 
-    ``reuse``, a model of the same shape, is reset to the new model's initial
-    weights and trained instead (faster). Returns (scores, model); see
-    :func:`prepare` and :func:`evaluate`.
+    With ``mix="ner"`` (when NER is one of several tasks), each step sees a
+    full batch of NER-labelled sentences plus a batch of the others, as a
+    single-task NER model would see the first alone. ``reuse``, a model of the
+    same shape, is reset to the new model's initial weights and trained
+    instead (faster). Returns (scores, model); see :func:`prepare` and
+    :func:`evaluate`.
     """
     vocab, tasks, data = prepare(train_sents, task_names, lm_size=lm_size, base=base)
     model = build_multitask_model(vocab, tasks, seed=seed, **model_kwargs)
     if reuse is not None:
         model = reset(reuse, model)
-    train(model, data, steps=steps, batch_size=batch_size, seed=seed, callbacks=callbacks)
+    if mix not in task_names or len(task_names) == 1:
+        mix = None
+    train(model, data, steps=steps, batch_size=batch_size, seed=seed, mix=mix,
+          callbacks=callbacks)
     test = encode(test_sents, vocab, tasks, require_labels=False)
     return evaluate(model, test), model
 
@@ -663,8 +696,11 @@ def learning_curve(
     its tasks (``{"NER only": ["ner"], "NER + POS": ["ner", "pos"]}``) or to a
     dict with ``"tasks"``, optional ``"extra"`` sentences added to the training
     set (say POS-only ones) and model options (``"weighting"``, ...). Every
-    model trains for the same number of ``steps`` (weight updates), so none
-    wins just by seeing more batches. Each row also holds ``seconds``.
+    model trains for the same number of ``steps`` (weight updates) and sees
+    ``batch_size`` NER-labelled sentences per step; a multi-task model also
+    sees as many other sentences per step (see :func:`run_config`), so the
+    comparison isolates what the auxiliary labels add. Each row also holds
+    ``seconds``.
 
     Word ids come from all the training text (``extra`` included), but a run
     only knows the words of the sentences it trains on; so configurations of

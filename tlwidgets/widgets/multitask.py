@@ -66,14 +66,26 @@ def diagram_html(arch: dict) -> str:
 
 
 class _Monitor(keras.callbacks.Callback):
+    """Sends the running per-task losses to the widget every ``every`` batches and
+    at the end of each epoch."""
+
     def __init__(self, widget: MultiTaskWidget, every: int):
         super().__init__()
-        self.widget, self.every, self.seen = widget, every, 0
+        self.widget, self.every, self.seen, self.logged = widget, every, 0, 0
+        self.logs: dict = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
+        self.seen, self.logs = self.seen + 1, dict(logs or {})
         if self.seen % self.every == 0:
-            self.widget._log(logs or {})
+            self._send()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.logged != self.seen:
+            self._send()
+
+    def _send(self):
+        self.logged = self.seen
+        self.widget._log(self.logs)
 
 
 class MultiTaskWidget(widgets.VBox):
