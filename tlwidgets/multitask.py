@@ -433,14 +433,18 @@ class MultiTaskModel(keras.Model):
 
     def task_losses(self, y, y_pred) -> dict:
         """Masked mean cross-entropy of each task (0 for a batch without its labels)."""
-        losses = {}
+        return self._losses_and_counts(y, y_pred)[0]
+
+    def _losses_and_counts(self, y, y_pred) -> tuple[dict, dict]:
+        losses, counts = {}, {}
         for name in self.task_names:
             target = ops.convert_to_tensor(y[name])
             mask = ops.cast(target >= 0, "float32")
             ce = keras.losses.sparse_categorical_crossentropy(
                 ops.maximum(target, 0), y_pred[name])
-            losses[name] = ops.sum(ce * mask) / ops.maximum(ops.sum(mask), 1.0)
-        return losses
+            counts[name] = ops.sum(mask)
+            losses[name] = ops.sum(ce * mask) / ops.maximum(counts[name], 1.0)
+        return losses, counts
 
     def combine(self, losses) -> object:
         """Weighted total of per-task losses, as described in the class docstring."""
@@ -454,9 +458,9 @@ class MultiTaskModel(keras.Model):
         return total
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        losses = self.task_losses(y, y_pred)
-        for name, value in losses.items():
-            self.task_loss_trackers[name].update_state(value)
+        losses, counts = self._losses_and_counts(y, y_pred)
+        for name, value in losses.items():  # batches without the task's labels do not count
+            self.task_loss_trackers[name].update_state(value, ops.minimum(counts[name], 1.0))
         return self.combine(losses)
 
 
