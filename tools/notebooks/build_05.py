@@ -249,6 +249,12 @@ own numbers, not take on trust):
   auxiliaries, say), which NER does not care about. With equal weights and far
   more POS tokens than entity tokens, POS dominates the gradient.
 
+One caveat of this protocol: every model gets the same budget of `STEPS`
+updates, so with more labelled sentences each one is seen fewer times. If F1
+does not rise with the number of NER sentences, the models are under-trained
+at the larger sizes: raise `STEPS` (and wait longer) before drawing conclusions
+there.
+
 ## 5. More auxiliary signal: POS-only sentences, next-word prediction, learned weights
 
 Three variations, at one size of NER data, with the same seeds:
