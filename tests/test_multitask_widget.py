@@ -26,6 +26,12 @@ def test_controls_set_tasks_weights_and_diagram(widget):
     widget._boxes["lm"].value = False
     assert widget._diagram.value.count("class='tlw-mt-head'") == 2
     assert widget._sliders["lm"].disabled
+    for t in ("ner", "pos"):
+        widget._boxes[t].value = False
+    assert widget.tasks == [] and widget.status == "Choose at least one task."
+    for t in ("ner", "pos"):
+        widget._boxes[t].value = True
+    assert widget.tasks == ["ner", "pos"] and widget.status == ""
 
 
 def test_train_fills_monitor_and_scores(widget):

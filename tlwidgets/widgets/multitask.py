@@ -153,19 +153,23 @@ class MultiTaskWidget(widgets.VBox):
     # -- state --------------------------------------------------------------------------------
 
     def _on_controls(self, _change=None) -> None:
-        self.tasks = [t for t in self.available if self._boxes[t].value]
+        tasks = [t for t in self.available if self._boxes[t].value]
+        if tasks != self.tasks or not self._diagram.value:
+            self.tasks = tasks
+            self._diagram.value = self._preview()  # the architecture changed
         self.loss_weights = {t: self._sliders[t].value for t in self.tasks}
         self.weighting = self._weighting.value
         self.epochs = self._epochs.value
         for t in self.available:
             self._sliders[t].disabled = not self._boxes[t].value
-        self._diagram.value = self._preview()
 
     def _preview(self) -> str:
         if not self.tasks:
             self.status = "Choose at least one task."
             self._status.value = self.status
             return ""
+        if self.status == "Choose at least one task.":
+            self.status = self._status.value = ""
         tasks = mt.make_tasks(self.tasks, lm_words=("word",))
         trunk = mt.build_trunk(len(mt.Vocabulary(["word"])), **{
             k: v for k, v in self.model_kwargs.items()
