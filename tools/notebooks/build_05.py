@@ -50,7 +50,7 @@ t_start = time.perf_counter()
 ## 1. The data: two annotations of the same sentences
 
 [UD English-EWT](https://universaldependencies.org/treebanks/en_ewt/) tags every
-word of 16,622 sentences of web English (blogs, reviews, e-mails, answers) with
+word of some sixteen thousand sentences of web English (blogs, reviews, e-mails, answers) with
 its universal part of speech (`NOUN`, `PROPN`, `VERB`, ...).
 [Universal NER](https://www.universalner.org/) annotated the same sentences with
 person, location and organisation entities in IOB2 tags: `B-X` begins an
@@ -63,9 +63,10 @@ disagreement). The UD *train* split has part-of-speech tags only: no entity
 file comes with it here.
 
 **How we split the data.** The sentences with both annotations are the UD
-*dev* and *test* files. We **train on the dev file** (2,001 sentences; a random
-subset of them keeps its entity labels, all keep their POS tags) and **score on
-the test file** (2,077 sentences), which no model sees during training. There is
+*dev* and *test* files. We **train on the dev file** (a random subset of its
+sentences keeps its entity labels, all keep their POS tags) and **score on the
+test file**, which no model sees during training; the cell below prints how
+many sentences each holds in this profile. There is
 no separate validation set: every model trains for the same fixed number of
 steps, so nothing is tuned on the test set.
 """),
@@ -182,11 +183,11 @@ random seeds, we train
   sentences *plus* every other sentence of the pool with its POS tags only.
 
 Both train for the same number of weight updates, and each update sees the same
-number (32) of NER-labelled sentences; the multi-task model's update also sees
-32 sentences from the rest of the pool, for their POS tags. (Had we simply mixed
-all sentences, 100 NER sentences among 2,000 would be seen twenty times less
-often than by the single-task model: the comparison would measure dilution, not
-sharing.) The price is computation: a multi-task step processes twice the
+number of NER-labelled sentences (one batch); the multi-task model's update also
+sees a batch from the rest of the pool, for their POS tags. (Had we simply mixed
+all sentences, a hundred NER sentences among two thousand would be seen twenty
+times less often than by the single-task model: the comparison would measure
+dilution, not sharing.) The price is computation: a multi-task step processes twice the
 sentences.
 We report the entity-level F1 on the test file (an entity counts only if its
 type and both boundaries are right, as in the CoNLL evaluation).
