@@ -1,0 +1,53 @@
+"""MultiTaskWidget in JupyterLab: it renders, a task checkbox and Train reach the kernel.
+
+The browser cannot pass papermill parameters, and the full notebook runs minutes
+of experiments; so the test opens a copy of notebook 05 cut after the widget
+cell, with ``profile = "smoke"``.
+"""
+
+from __future__ import annotations
+
+import nbformat
+
+from tests.conftest import NOTEBOOKS
+
+NAME = "05_multitask_widget_only.ipynb"
+
+
+def widget_notebook(root) -> None:
+    nb = nbformat.read(NOTEBOOKS / "05_multitask_learning.ipynb", as_version=4)
+    cells = []
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.source = 'profile = "smoke"'
+        cells.append(cell)
+        if "MultiTaskWidget(" in cell.source:
+            break
+    assert "MultiTaskWidget(" in cells[-1].source, "the widget cell was not found"
+    nb.cells = cells
+    nbformat.write(nb, root / NAME)
+
+
+def test_multitask_widget_round_trip(lab, lab_server):
+    widget_notebook(lab_server.root)
+    lab.open(NAME)
+    lab.run_all(timeout=300)
+    page = lab.page
+    widget = page.locator(".tlw-multitask")
+    widget.wait_for()
+    assert page.locator(".tlw-mt-head").count() == 2
+
+    # Ticking the next-word task reaches the kernel and adds a head to the diagram.
+    page.locator(".tlw-mt-task-lm input[type=checkbox]").check()
+    page.wait_for_function("document.querySelectorAll('.tlw-mt-head').length === 3")
+    assert lab.eval("mt_widget.tasks") == "['ner', 'pos', 'lm']"
+    page.locator(".tlw-mt-task-lm input[type=checkbox]").uncheck()
+    page.wait_for_function("document.querySelectorAll('.tlw-mt-head').length === 2")
+
+    # Train: the kernel trains, the monitor draws each task's loss, scores appear.
+    page.locator(".tlw-mt-train button, button.tlw-mt-train").first.click()
+    page.locator(".tlw-mt-status", has_text="done: run 1").wait_for(timeout=240_000)
+    assert page.locator(".tlw-mt-monitor polyline").count() == 2
+    assert page.locator(".tlw-mt-score").count() >= 2
+    assert lab.eval("mt_widget.runs") == "1"
+    assert float(lab.eval("mt_widget.scores['pos_accuracy']")) > 0

@@ -1,0 +1,60 @@
+"""MultiTaskWidget driven from Python: controls set the traits, Train trains and scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from tlwidgets.conll import load_ewt
+from tlwidgets.widgets.multitask import MultiTaskWidget, line_chart
+
+
+@pytest.fixture(scope="module")
+def widget():
+    dev = load_ewt("dev")
+    return MultiTaskWidget(dev[:60], dev[60:90], epochs=1, batch_size=16, log_every=1,
+                           units=8, head_units=8)
+
+
+def test_controls_set_tasks_weights_and_diagram(widget):
+    assert widget.tasks == ["ner", "pos"]
+    widget._boxes["lm"].value = True
+    widget._sliders["pos"].value = 0.5
+    assert widget.tasks == ["ner", "pos", "lm"]
+    assert widget.loss_weights == {"ner": 1.0, "pos": 0.5, "lm": 1.0}
+    diagram = widget._diagram.value
+    assert diagram.count("class='tlw-mt-head'") == 3 and "bilstm" in diagram
+    widget._boxes["lm"].value = False
+    assert widget._diagram.value.count("class='tlw-mt-head'") == 2
+    assert widget._sliders["lm"].disabled
+    for t in ("ner", "pos"):
+        widget._boxes[t].value = False
+    assert widget.tasks == [] and widget.status == "Choose at least one task."
+    for t in ("ner", "pos"):
+        widget._boxes[t].value = True
+    assert widget.tasks == ["ner", "pos"] and widget.status == ""
+
+
+def test_train_fills_monitor_and_scores(widget):
+    widget._weighting.value = "uncertainty"
+    scores = widget.train()
+    assert widget.runs == 1 and widget.status == "done: run 1"
+    assert set(scores) >= {"ner_f1", "pos_accuracy"}
+    assert len(widget.history["pos"]) == 4  # 60 sentences / 16 per batch, logged every batch
+    # Learned weighting moved the weights away from their starting value of 0.5 for pos.
+    assert widget.history["weight:pos"][-1] != 0.5
+    assert "<polyline" in widget._chart.value and "pos_accuracy" in widget._scores.value
+
+
+def test_all_weights_zero_is_reported_not_raised(widget):
+    widget._weighting.value = "fixed"
+    for t in widget.tasks:
+        widget._sliders[t].value = 0.0
+    assert widget.train() == {}
+    assert "All loss weights are zero" in widget.status
+    for t in widget.tasks:
+        widget._sliders[t].value = 1.0
+
+
+def test_line_chart_draws_one_line_per_series():
+    svg = line_chart({"ner": [3.0, 2.0, 1.0], "pos": [2.0, 1.0]})
+    assert svg.count("<polyline") == 2
