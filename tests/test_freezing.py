@@ -176,3 +176,32 @@ def test_freezing_a_compiled_model_installs_the_guard():
     with pytest.warns(UserWarning, match="recompiled"):
         clf.fit(x, y, epochs=1, verbose=0)
     assert len(clf.optimizer._trainable_variables) == 2  # only the head's kernel and bias
+
+
+def test_layer_freezer_widget_drives_the_real_model(mobilenet):
+    from tlwidgets.widgets.layer_freezer import LayerFreezer
+
+    inp = keras.Input((128, 128, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(mobilenet(inp))
+    clf = keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="clf")
+    freezing.unfreeze_top(clf, 0)
+    w = LayerFreezer(clf)
+    keys = [b["key"] for b in w.blocks]
+    base = mobilenet.name
+    assert keys[:2] == [f"{base}/stem", f"{base}/block_1"] and keys[-2:] == ["gap", "head"]
+    assert w.trainable_params == 514 and w.trainable[-1] is True
+    w.toggle(f"{base}/block_13")  # as the browser's per-block toggle does
+    assert w.trainable_params == freezing.param_counts(clf).trainable == 67_840 + 514
+    assert mobilenet.get_layer("conv_pw_13").trainable and not mobilenet.get_layer("conv_pw_12").trainable
+    block13 = w.blocks[keys.index(f"{base}/block_13")]
+    assert (block13["state"], block13["bn"]) == ("trainable", "inference")
+    w.freeze_up_to(f"{base}/block_11")  # blocks 12, 13 and the head train
+    assert w.trainable_params == 67_840 + 1_152 + 32_768 + 514
+    assert w.share == pytest.approx(w.trainable_params / w.total_params)
+    w.train_bn = True
+    assert w.blocks[keys.index(f"{base}/block_13")]["bn"] == "training"
+    assert w.trainable_params == 67_840 + 1_152 + 32_768 + 514 + 3 * 2 * 256 + 2 * 128
+    w.trainable = [False] * len(keys)  # what "freeze all" sends
+    assert freezing.param_counts(clf).trainable == 0 and w.changes == 4
+    with pytest.raises(KeyError, match="block_13"):
+        w.toggle("block_31")

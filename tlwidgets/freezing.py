@@ -46,6 +46,7 @@ __all__ = [
     "layer_table",
     "param_counts",
     "set_blocks_trainable",
+    "set_layers_trainable",
     "trainable_state",
     "unfreeze_all",
     "unfreeze_from",
@@ -342,6 +343,19 @@ def set_blocks_trainable(model: keras.Model, keys: Iterable[str], trainable: boo
             raise KeyError(f"No single block {key!r} in {model.name!r}.{hint}")
         chosen.append(named[0])
     want = {p: trainable for b in chosen for p in b.paths}
+    _apply(model, infos, want, train_bn=train_bn)
+    return param_counts(model)
+
+
+def set_layers_trainable(model: keras.Model, want: dict[str, bool], *,
+                         train_bn: bool = False) -> ParamCounts:
+    """Set leaf layers by path (others keep their state); enclosing models follow their layers."""
+    infos = _check_model(model)
+    known = {i.path for i in _leaves(infos)}
+    unknown = [p for p in want if p not in known]
+    if unknown:
+        find_layer(model, unknown[0])  # raises with close matches when the path does not exist
+        raise ValueError(f"{unknown[0]!r} is a nested model; name its layers instead.")
     _apply(model, infos, want, train_bn=train_bn)
     return param_counts(model)
 
