@@ -289,6 +289,9 @@ class RunLog(keras.callbacks.Callback):
             self.epochs.setdefault(key, []).append(float(value))
         self._notify()
 
+    def on_train_end(self, logs=None):
+        self._model = None  # do not keep the model (and its graphs) alive after training
+
     def best(self, metric: str = "val_accuracy", mode: str = "max") -> float | None:
         values = self.epochs.get(metric)
         if not values:
@@ -328,6 +331,9 @@ def _as_dataset(data, batch_size: int, *, shuffle: bool, seed: int):
 
 
 def _unfreeze(model, unfreeze, train_bn):
+    if isinstance(unfreeze, dict):  # a trainable_state saved before phase 1
+        freezing.set_trainable_state(model, unfreeze)
+        return freezing.param_counts(model), "unfroze the layers chosen before training"
     if unfreeze == "all":
         return freezing.unfreeze_all(model, train_bn=train_bn), "unfroze all layers"
     if isinstance(unfreeze, int | np.integer):
@@ -337,19 +343,21 @@ def _unfreeze(model, unfreeze, train_bn):
 
 
 def fine_tune(model: keras.Model, train, validation=None, *,
-              unfreeze: int | str = 2, head_epochs: int = 10, epochs: int = 5,
+              unfreeze: int | str | None = 2, head_epochs: int = 10, epochs: int = 5,
               head_lr: float = 1e-3, lr: float = 1e-5, layer_decay: float | None = None,
               train_bn: bool = False, batch_size: int = 32, patience: int = 3,
               strategy: tf.distribute.Strategy | None = None,
               callbacks: Sequence[keras.callbacks.Callback] = (), seed: int = 0,
-              verbose: int = 0) -> FineTuneResult:
+              run_eagerly: bool = False, verbose: int = 0) -> FineTuneResult:
     """Train the head on a frozen base, then unfreeze and train on with a low learning rate.
 
     ``train``/``validation``: ``(images, labels)`` or a batched ``tf.data.Dataset``.
     Phase 1 stops early when ``val_loss`` stops improving (``patience``) and
-    keeps the best head. ``unfreeze``: top-k blocks (int), a layer path, or
-    ``"all"``. ``layer_decay`` gives lower blocks geometrically smaller rates
-    (:func:`block_lr_factors`). Callbacks with a ``mark(text)`` method (such as
+    keeps the best head. ``unfreeze``: top-k blocks (int), a layer path,
+    ``"all"``, or None for the layers trainable when called (e.g. chosen in a
+    LayerFreezer). ``layer_decay`` gives lower blocks geometrically smaller rates
+    (:func:`block_lr_factors`). ``run_eagerly`` skips building graphs (faster
+    for a handful of batches, slower beyond). Callbacks with a ``mark(text)`` method (such as
     :class:`RunLog`) are told when layers are unfrozen.
     """
     strategy = _model_strategy(model, strategy)
@@ -357,16 +365,19 @@ def fine_tune(model: keras.Model, train, validation=None, *,
         raise ValueError("head_epochs and epochs must be >= 0.")
     # Check the unfreeze request before anything changes.
     state = freezing.trainable_state(model)
-    try:
-        _unfreeze(model, unfreeze, train_bn)
-    finally:
-        freezing.set_trainable_state(model, state)
+    if unfreeze is None:
+        unfreeze = state
+    else:
+        try:
+            _unfreeze(model, unfreeze, train_bn)
+        finally:
+            freezing.set_trainable_state(model, state)
     train_ds = _as_dataset(train, batch_size, shuffle=True, seed=seed)
     val_ds = _as_dataset(validation, batch_size, shuffle=False, seed=seed) if validation else None
     keras.utils.set_random_seed(seed)
 
     head_counts = freezing.unfreeze_top(model, 0)
-    compile_classifier(model, head_lr, strategy=strategy)
+    compile_classifier(model, head_lr, strategy=strategy, run_eagerly=run_eagerly)
     early = []
     if val_ds is not None and patience:
         early = [keras.callbacks.EarlyStopping("val_loss", patience=patience,
@@ -377,17 +388,19 @@ def fine_tune(model: keras.Model, train, validation=None, *,
     t1 = time.perf_counter()
     done = len(next(iter(h1.values()), []))
 
+    if not epochs:
+        return FineTuneResult(dict(h1), done, head_counts, head_counts, (t1 - t0, 0.0), [])
     counts, note = _unfreeze(model, unfreeze, train_bn)
     with strategy.scope():
         optimizer = keras.optimizers.Adam(lr)
     if layer_decay is not None:
         optimizer = layerwise_optimizer(optimizer, model, block_lr_factors(model, layer_decay))
-    compile_classifier(model, optimizer, strategy=strategy)
+    compile_classifier(model, optimizer, strategy=strategy, run_eagerly=run_eagerly)
     for cb in callbacks:
         if hasattr(cb, "mark"):
             cb.mark(note, at=done)
     h2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=done + epochs,
-                   callbacks=list(callbacks), shuffle=False, verbose=verbose).history if epochs else {}
+                   callbacks=list(callbacks), shuffle=False, verbose=verbose).history
     t2 = time.perf_counter()
     history = {k: list(h1.get(k, [])) + list(h2.get(k, [])) for k in {*h1, *h2}}
     return FineTuneResult(history, done, head_counts, counts, (t1 - t0, t2 - t1), [note])
@@ -409,7 +422,8 @@ class LRFinderResult:
 def lr_find(model: keras.Model, x, y=None, *, loss=None, optimizer: str | type = "adam",
             start_lr: float = 1e-7, end_lr: float = 1.0, steps: int = 100, batch_size: int = 32,
             smoothing: float = 0.9, diverge: float = 4.0,
-            strategy: tf.distribute.Strategy | None = None, seed: int = 0) -> LRFinderResult:
+            strategy: tf.distribute.Strategy | None = None, seed: int = 0,
+            run_eagerly: bool = False) -> LRFinderResult:
     """Train a copy of ``model`` for ``steps`` batches with a learning rate growing from
     ``start_lr`` to ``end_lr``; suggest the rate at the lowest smoothed loss / 10.
 
@@ -437,7 +451,7 @@ def lr_find(model: keras.Model, x, y=None, *, loss=None, optimizer: str | type =
         freezing.set_trainable_state(copy, state)
         opt = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer()
         opt.learning_rate = start_lr
-        copy.compile(optimizer=opt, loss=loss)
+        copy.compile(optimizer=opt, loss=loss, run_eagerly=run_eagerly)
     factor = (end_lr / start_lr) ** (1 / (steps - 1))
     lrs, raw, smooth = [], [], []
 
