@@ -245,7 +245,8 @@ class RunLog(keras.callbacks.Callback):
     """Records metrics per epoch and per batch, and marks (e.g. "unfroze 2 blocks") for one run.
 
     Keras reports running means within an epoch; per-batch values are recovered
-    from them. ``listeners`` are called with the log after every update.
+    from them. ``listeners`` are called as ``listener(log, event)`` after every
+    update, with ``event`` one of ``"batch"``, ``"epoch"``, ``"mark"``.
     """
 
     def __init__(self, name: str = "run", *, listeners: Sequence[Callable] = ()):
@@ -263,11 +264,11 @@ class RunLog(keras.callbacks.Callback):
     def mark(self, text: str, at: float | None = None) -> None:
         """Note an event at epoch position ``at`` (default: where training stands now)."""
         self.marks.append((float(len(self.epoch_x) if at is None else at), text))
-        self._notify()
+        self._notify("mark")
 
-    def _notify(self):
+    def _notify(self, event: str) -> None:
         for listener in self.listeners:
-            listener(self)
+            listener(self, event)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -282,12 +283,13 @@ class RunLog(keras.callbacks.Callback):
             self._means[key] = mean
             self.batches.setdefault(key, []).append(value)
         self.batch_x.append(self._epoch + n / steps)
+        self._notify("batch")
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_x.append(epoch + 1)
         for key, value in (logs or {}).items():
             self.epochs.setdefault(key, []).append(float(value))
-        self._notify()
+        self._notify("epoch")
 
     def on_train_end(self, logs=None):
         self._model = None  # do not keep the model (and its graphs) alive after training

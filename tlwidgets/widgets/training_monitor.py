@@ -83,10 +83,11 @@ class TrainingMonitor(widgets.VBox):
         return rows
 
     # --- drawing ------------------------------------------------------------------------------
-    def _on_update(self, log: RunLog) -> None:
-        now = time.perf_counter()
-        if now - self._last_draw >= self.redraw_every or self.view == "epoch":
+    def _on_update(self, log: RunLog, event: str) -> None:
+        if event != "batch":
             self.draw()
+        elif self.view == "batch" and time.perf_counter() - self._last_draw >= self.redraw_every:
+            self.draw()  # live batch curves, at most every `redraw_every` seconds
 
     def draw(self) -> None:
         self._last_draw = time.perf_counter()

@@ -66,8 +66,8 @@ rotations, zooms, contrast; only while training), the backbone's
 preprocessing, a **copy** of the pretrained base, global average pooling and a
 new dense layer (the *head*) with one output per class.
 
-The LayerFreezer below draws the model as blocks (the base's ~14-18 blocks,
-then the head). Green blocks train, grey ones are frozen. Try it: unfreeze a
+The LayerFreezer below draws the model as blocks: the base's blocks, then the
+head. Green blocks train, grey ones are frozen. Try it: unfreeze a
 block, press *freeze up to here* on another, expand a block (▸) to see its
 layers, paths and output shapes. The parameter count updates as you click: the
 widget changes the real Keras model.
