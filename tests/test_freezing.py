@@ -205,3 +205,25 @@ def test_layer_freezer_widget_drives_the_real_model(mobilenet):
     assert freezing.param_counts(clf).trainable == 0 and w.changes == 4
     with pytest.raises(KeyError, match="block_13"):
         w.toggle("block_31")
+
+
+def test_training_false_on_a_nested_base_does_not_protect_bn_statistics():
+    # The lesson's claim (keras 3.15): fit() passes training=True into every nested call, so
+    # `base(x, training=False)` alone lets BN statistics drift; only trainable=False protects them.
+    # If this starts failing, Keras changed and the notebook's warning should be updated.
+    keras.utils.set_random_seed(4)
+    base = _small_base()
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(base(inp, training=False))
+    clf = keras.Model(inp, keras.layers.Dense(2)(x))
+    bn = base.get_layer("bn1")
+    mean = bn.moving_mean.numpy().copy()
+    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.uniform(0, 255, (16, 16, 16, 3)), rng.integers(0, 2, 16)
+    clf.fit(x_train, y_train, epochs=1, verbose=0)
+    assert not np.array_equal(bn.moving_mean.numpy(), mean)
+    freezing.unfreeze_all(clf)  # BN frozen by the policy
+    mean = bn.moving_mean.numpy().copy()
+    clf.fit(x_train, y_train, epochs=1, verbose=0)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
