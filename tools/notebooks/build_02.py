@@ -219,7 +219,7 @@ record("bn_moving_mean_drift", float(drift))
 high_run = phase2("all layers, lr 1e-2", from_phase1(), unfreeze="all", lr=1e-2)
 high_lr_acc = record("high_lr_val_accuracy", high_run.final("val_accuracy"))
 record("high_lr_val_loss", high_run.final("val_loss"))
-record("full_val_loss", full_run.final("val_loss"))
+full_val_loss = record("full_val_loss", full_run.final("val_loss"))
 """),
     md("""
 **Too few images.** Fine-tune everything on a handful of images per class: the
@@ -234,7 +234,7 @@ small_run = training.fine_tune(from_phase1(), (small.images, small.labels), VAL,
                                callbacks=[monitor.run("all layers, few images")])
 small_train_acc = record("small_train_accuracy", small_run.final("accuracy"))
 small_val_acc = record("small_val_accuracy", small_run.final("val_accuracy"))
-record("small_n_train", len(small))
+small_n = record("small_n_train", len(small))
 """),
     md("""
 ## 6. Finding a learning rate
@@ -254,7 +254,7 @@ found = training.lr_find(finder_model, *TRAIN, start_lr=1e-6, end_lr=1.0,
 print(found)
 for lr, loss in list(zip(found.lrs, found.losses))[:: max(1, len(found.lrs) // 10)]:
     print(f"lr {lr:9.2e}  smoothed loss {loss:.3f}")
-record("lr_finder_suggestion", found.suggestion)
+suggested_lr = record("lr_finder_suggestion", found.suggestion)
 """),
     md("""
 ## 7. All results
