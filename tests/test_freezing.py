@@ -225,5 +225,6 @@ def test_training_false_on_a_nested_base_does_not_protect_bn_statistics():
     assert not np.array_equal(bn.moving_mean.numpy(), mean)
     freezing.unfreeze_all(clf)  # BN frozen by the policy
     mean = bn.moving_mean.numpy().copy()
-    clf.fit(x_train, y_train, epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="recompiled"):
+        clf.fit(x_train, y_train, epochs=1, verbose=0)
     np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
