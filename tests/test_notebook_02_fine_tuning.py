@@ -18,7 +18,7 @@ def test_fine_tuning_notebook_smoke(run_notebook, shared_assets):
     assert rec["partial_trainable_params"] == 514 + 67_840 + 33_920
     assert rec["full_trainable_params"] > rec["partial_trainable_params"]
     for key in ("featuriser", "frozen_head", "partial", "full", "layerwise", "scratch",
-                "bn_training", "high_lr"):
+                "bn_frozen_small_batch", "bn_training", "high_lr"):
         value = rec[f"{key}_val_accuracy"]
         assert 0.0 <= value <= 1.0, (key, value)
     assert rec["bn_moving_mean_drift"] > 0  # BN in training mode moved the pretrained statistics

@@ -39,10 +39,13 @@ check_profile(profile)
 SETTINGS = {
     # smoke: a handful of images, one epoch, and eager execution (building graphs would
     # take longer than the few batches it runs); workshop: the whole data set.
+    # Phase 1 stops by itself once the validation loss stops improving (head_epochs is a cap).
     "smoke":    dict(per_class=4, val_per_class=4, head_epochs=1, epochs=1, batch=8, top=2,
-                     finder_steps=6, small_per_class=2, small_epochs=2, eager=True),
-    "workshop": dict(per_class=None, val_per_class=None, head_epochs=15, epochs=8, batch=32, top=3,
-                     finder_steps=60, small_per_class=5, small_epochs=15, eager=False),
+                     scratch_epochs=2, bn_batch=4, bn_epochs=1, finder_steps=6,
+                     small_per_class=2, small_epochs=2, eager=True),
+    "workshop": dict(per_class=None, val_per_class=None, head_epochs=60, epochs=8, batch=32, top=3,
+                     scratch_epochs=30, bn_batch=8, bn_epochs=3, finder_steps=60,
+                     small_per_class=5, small_epochs=15, eager=False),
 }[profile]
 IMAGE_SIZE = 128
 t_start = time.perf_counter()
@@ -140,7 +143,7 @@ def from_phase1():
     return m
 
 def phase2(name, m, **kwargs):
-    kwargs = {"epochs": SETTINGS["epochs"], "batch_size": SETTINGS["batch"], "lr": 1e-4,
+    kwargs = {"epochs": SETTINGS["epochs"], "batch_size": SETTINGS["batch"], "lr": 1e-5,
               "run_eagerly": SETTINGS["eager"], **kwargs}
     return training.fine_tune(m, TRAIN, VAL, head_epochs=0, callbacks=[monitor.run(name)], **kwargs)
 
@@ -175,7 +178,7 @@ record("full_trainable_params", full_run.fine_tune_counts.trainable)
 
 The same architecture with random weights, every layer trained (BatchNormalization
 too: without pretrained statistics it has to learn them). Same number of epochs
-as phases 1 and 2 together.
+as a long phase 1 (`scratch_epochs`).
 """),
     code("""
 with warnings.catch_warnings():
@@ -183,7 +186,7 @@ with warnings.catch_warnings():
     random_base = load_backbone(backbone.name, input_size=backbone.input_size, weights="random")
 scratch = training.build_classifier(random_base, len(train.class_names), augment=training.augmentation())
 scratch_run = training.fine_tune(scratch, TRAIN, VAL, head_epochs=0, unfreeze="all", train_bn=True,
-                                 lr=1e-3, epochs=SETTINGS["head_epochs"] + SETTINGS["epochs"],
+                                 lr=1e-3, epochs=SETTINGS["scratch_epochs"],
                                  batch_size=SETTINGS["batch"], run_eagerly=SETTINGS["eager"],
                                  callbacks=[monitor.run("from scratch")])
 scratch_acc = record("scratch_val_accuracy", scratch_run.final("val_accuracy"))
@@ -194,7 +197,9 @@ scratch_acc = record("scratch_val_accuracy", scratch_run.final("val_accuracy"))
 **BatchNormalization in training mode.** A BN layer normalises with the mean and
 variance of the current batch while training, and updates its *moving*
 statistics, which it then uses at inference. The pretrained moving statistics
-describe ImageNet features; small batches of ants and bees shift them. Keras
+describe ImageNet features; small batches of ants and bees shift them, and the
+smaller the batch, the noisier its statistics. We compare BN frozen and BN in
+training mode at a small batch size (`bn_batch`), everything else equal. Keras
 runs a BN layer in inference mode when it is frozen (`trainable=False`), which
 is why the freezer keeps them frozen by default.
 
@@ -207,10 +212,16 @@ every nested call (`tlwidgets.freezing` explains; its tests check it).
 the pretrained features before the head can use them.
 """),
     code("""
+small_batch = {"batch_size": SETTINGS["bn_batch"], "epochs": SETTINGS["bn_epochs"]}
+bn_frozen_run = phase2("all layers, small batch, BN frozen", from_phase1(), unfreeze="all",
+                       **small_batch)
+bn_frozen_acc = record("bn_frozen_small_batch_val_accuracy", bn_frozen_run.final("val_accuracy"))
+
 bn_model = from_phase1()
 bn_layers = [layer for layer in freezing.find_base(bn_model).layers if freezing.is_batchnorm(layer)]
 moving_before = [layer.moving_mean.numpy().copy() for layer in bn_layers]
-bn_run = phase2("all layers, BN training", bn_model, unfreeze="all", train_bn=True)
+bn_run = phase2("all layers, small batch, BN training", bn_model, unfreeze="all", train_bn=True,
+                **small_batch)
 drift = np.mean([np.abs(layer.moving_mean.numpy() - before).mean()
                  for layer, before in zip(bn_layers, moving_before)])
 bn_acc = record("bn_training_val_accuracy", bn_run.final("val_accuracy"))
@@ -267,7 +278,8 @@ results = {
     "fine-tune all layers": full_acc,
     "all layers, layer-wise rates": layerwise_acc,
     "from scratch": scratch_acc,
-    "all layers, BN in training mode": bn_acc,
+    "all layers, small batch, BN frozen": bn_frozen_acc,
+    "all layers, small batch, BN training": bn_acc,
     "all layers, learning rate 1e-2": high_lr_acc,
 }
 for name, acc in results.items():
@@ -288,7 +300,7 @@ monitor.summary()
    opposite of the Keras advice. Try `freezing.unfreeze_top(m, 0, train_bn=True)` in
    phase 1. Does it help or hurt here, and why might batch size matter?
 3. Use the learning-rate finder's suggestion for full fine-tuning. Is it better
-   than the `1e-4` we used?
+   than the `1e-5` we used?
 """),
     solution("""
 # 1. Only the stem
@@ -299,11 +311,8 @@ print(freezing.param_counts(stem_only))
 print(phase2("stem only", stem_only, unfreeze=None).final("val_accuracy"))
 """),
     solution("""
-# 2. BatchNormalization trained with a frozen base (fast.ai's train_bn)
-m = training.build_classifier(backbone, 2, augment=training.augmentation())
-r = training.fine_tune(m, TRAIN, VAL, unfreeze=0, train_bn=True, head_epochs=SETTINGS["head_epochs"],
-                       epochs=SETTINGS["epochs"], lr=1e-4, batch_size=SETTINGS["batch"],
-                       run_eagerly=SETTINGS["eager"])
+# 2. BatchNormalization trained while the rest of the base stays frozen (fast.ai's train_bn)
+r = phase2("frozen base, BN training", from_phase1(), unfreeze=0, train_bn=True, lr=1e-4)
 print(r.final("val_accuracy"), "vs", head_acc)
 """),
     solution("""
