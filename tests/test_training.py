@@ -1,0 +1,167 @@
+"""Training helpers: two-phase fine-tuning on real images, layer-wise rates, LR finder, strategies."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tlwidgets import freezing, training
+from tlwidgets.backbones import load_backbone
+from tlwidgets.data import load_hymenoptera
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_backbone("mobilenet_0.25", input_size=128)
+
+
+@pytest.fixture(scope="module")
+def ants_bees():
+    train = load_hymenoptera("train", image_size=128, per_class=8)
+    val = load_hymenoptera("val", image_size=128, per_class=8)
+    return (train.images, train.labels), (val.images, val.labels)
+
+
+def _small_model():
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, name="conv1")(inp)
+    x = keras.layers.Conv2D(6, 3, name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="small")
+
+
+def test_two_phase_fine_tuning_keeps_frozen_layers_bit_for_bit(backbone, ants_bees):
+    train, val = ants_bees
+    model = training.build_classifier(backbone, 2, dropout=0.0)
+    base = freezing.find_base(model)
+    assert base is not backbone.model  # a copy: experiments never share weights
+    np.testing.assert_array_equal(base.get_layer("conv1").kernel.numpy(),
+                                  backbone.model.get_layer("conv1").kernel.numpy())
+    frozen = {v.path: v.numpy().copy() for name in ("conv1", "conv1_bn", "conv_dw_13_bn")
+              for v in base.get_layer(name).weights}
+    top = base.get_layer("conv_pw_13").kernel.numpy().copy()
+    log = training.RunLog("ft")
+    result = training.fine_tune(model, train, val, unfreeze=1, head_epochs=2, epochs=1,
+                                lr=1e-3, batch_size=8, callbacks=[log])
+    assert result.head_counts.trainable == 256 * 2 + 2
+    assert result.fine_tune_counts.trainable == 67_840 + 514
+    assert len(result.history["val_accuracy"]) == result.unfrozen_at + 1
+    assert log.marks == [(float(result.unfrozen_at), "unfroze top 1 blocks")]
+    for name in ("conv1", "conv1_bn", "conv_dw_13_bn"):  # includes BN inside the unfrozen block
+        for v in base.get_layer(name).weights:
+            np.testing.assert_array_equal(v.numpy(), frozen[v.path])
+    assert not np.array_equal(base.get_layer("conv_pw_13").kernel.numpy(), top)
+    # Per-batch values recovered from Keras's running means average back to the epoch value.
+    per_epoch = len(log.batch_x) // len(log.epoch_x)
+    np.testing.assert_allclose(np.mean(log.batches["loss"][:per_epoch]), log.epochs["loss"][0],
+                               rtol=1e-4)
+
+
+def test_fine_tune_rejects_bad_requests_before_training(backbone):
+    model = training.build_classifier(backbone, 2)
+    before = freezing.trainable_state(model)
+    with pytest.raises(ValueError, match="only 14 blocks"):
+        training.fine_tune(model, (np.zeros((2, 128, 128, 3)), np.array([0, 1])), unfreeze=30)
+    assert freezing.trainable_state(model) == before
+    assert not model.compiled
+    with pytest.raises(ValueError, match="not present"):
+        training.fine_tune(model, (np.zeros((2, 128, 128, 3)), np.array([0, 1])),
+                           strategy=tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"]))
+    with pytest.raises(ValueError, match="not present"):
+        training.get_strategy(["/cpu:0", "/gpu:7"])
+    with pytest.raises(ValueError, match="not built under this strategy"):
+        training.compile_classifier(model, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+
+
+def test_layerwise_rates_move_lower_layers_by_the_ratio_asked():
+    keras.utils.set_random_seed(0)
+    model = _small_model()
+    opt = training.layerwise_optimizer(keras.optimizers.Adam(1e-3), model,
+                                       {"conv1": 0.1, "conv2": 1.0, "head": 1.0})
+    assert type(opt).__name__ == "LayerwiseAdam"
+    training.compile_classifier(model, opt)
+    before = {n: model.get_layer(n).kernel.numpy().copy() for n in ("conv1", "conv2")}
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.normal(size=(16, 8, 8, 3)), rng.integers(0, 2, 16))
+    moved = {n: np.abs(model.get_layer(n).kernel.numpy() - before[n]).mean() for n in before}
+    # Adam's first step moves each weight by about lr * factor.
+    assert moved["conv1"] / moved["conv2"] == pytest.approx(0.1, rel=0.15)
+
+
+def test_block_lr_factors_decay_from_the_top(backbone):
+    model = training.build_classifier(backbone, 2)
+    factors = training.block_lr_factors(model, 0.5)
+    base = freezing.find_base(model).name
+    assert factors[f"{base}/conv_pw_13"] == 1.0
+    assert factors[f"{base}/conv_dw_12"] == 0.5
+    assert factors[f"{base}/conv1"] == 0.5**13
+    assert "head" not in factors
+    with pytest.raises(ValueError, match="decay"):
+        training.block_lr_factors(model, 2.0)
+
+
+def test_lr_finder_lands_near_the_known_best_rate():
+    # Linear least squares: gradient descent converges fastest near 1 / (largest Hessian
+    # eigenvalue) and diverges beyond 2 / lambda_max, so the good rate is known exactly.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 4)) * np.array([1.0, 2.0, 0.5, 3.0])
+    y = x @ np.array([1.0, -2.0, 0.5, 0.3]) + 0.1 * rng.normal(size=512)
+    xb = np.hstack([x, np.ones((512, 1))])
+    good = 1 / np.linalg.eigvalsh(2 * xb.T @ xb / len(xb)).max()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    weights = [w.copy() for w in model.get_weights()]
+    result = training.lr_find(model, x, y.astype("float32"), loss="mse", optimizer="sgd",
+                              start_lr=1e-5, end_lr=10.0, steps=80, batch_size=64)
+    assert good / 10 <= result.suggestion <= good * 10, (result.suggestion, good)
+    assert len(result.lrs) < 80  # stopped once the loss blew up
+    for a, b in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(a, b)  # the model itself was not trained
+
+
+def test_augmentation_changes_training_inputs_only(ants_bees):
+    (images, _), _ = ants_bees
+    aug = training.augmentation(seed=0)
+    batch = images[:4].astype("float32")
+    trained = keras.ops.convert_to_numpy(aug(batch, training=True))
+    assert trained.shape == batch.shape
+    assert not np.allclose(trained, batch)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(aug(batch, training=False)), batch)
+
+
+def test_training_monitor_plots_named_metrics_of_several_runs():
+    from tlwidgets.widgets.training_monitor import TrainingMonitor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8, 8, 3)), rng.integers(0, 2, 64)
+    monitor = TrainingMonitor(["loss", "accuracy"], redraw_every=0.0)
+    draws = {}
+    for name, lr, view in (("slow", 1e-4, "epoch"), ("fast", 1e-2, "batch")):
+        keras.utils.set_random_seed(0)
+        model = training.compile_classifier(_small_model(), lr)
+        monitor.view = view
+        log = monitor.run(name)
+        before = monitor.updates
+        model.fit(x, y, batch_size=16, epochs=2, validation_split=0.25, callbacks=[log], verbose=0)
+        draws[view] = monitor.updates - before
+        log.mark("unfroze top 1 blocks")
+    assert draws == {"epoch": 2, "batch": 2 * 3 + 2}  # live per-batch curves in batch view
+    assert monitor.run_names == ["slow", "fast"] and monitor.shown == ["slow", "fast"]
+    log = monitor.logs["fast"]
+    assert log.epoch_x == [1, 2] and len(log.batch_x) == 2 * 3 and log.marks[0][0] == 2.0
+    assert monitor.summary()[1]["last val_loss"] == log.epochs["val_loss"][-1]
+    svg = monitor._plots.value
+    assert svg.count("class='tlw-tm-panel'") == 2 and svg.count("tlw-tm-mark") == 4
+    assert svg.count("data-run='fast'") == 4  # train + val curves in both panels
+    monitor.shown = ["slow"]
+    assert "data-run='fast'" not in monitor._plots.value
+    with pytest.raises(ValueError, match="exists already"):
+        monitor.run("slow")
+    # Any metric names work, e.g. a multi-task model's.
+    multi = TrainingMonitor(["ner_loss"])
+    multi.add(log)
+    assert "no data yet" in multi._plots.value

@@ -1,0 +1,508 @@
+"""Fine-tuning helpers Keras 3 lacks: two phases, layer-wise learning rates, an LR finder.
+
+Every helper takes ``strategy=`` (a ``tf.distribute.Strategy``); models must be
+built under the strategy they train with, which :func:`build_classifier` does:
+
+>>> strategy = get_strategy(["/cpu:0", "/cpu:1"])          # doctest: +SKIP
+>>> model = build_classifier(backbone, 2, strategy=strategy)  # doctest: +SKIP
+>>> result = fine_tune(model, (x, y), (xv, yv), unfreeze=2, strategy=strategy)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tlwidgets import freezing
+from tlwidgets.layers import find_layer
+
+__all__ = [
+    "FineTuneResult",
+    "LRFinderResult",
+    "RunLog",
+    "augmentation",
+    "block_lr_factors",
+    "build_classifier",
+    "check_strategy",
+    "compile_classifier",
+    "fine_tune",
+    "get_strategy",
+    "layerwise_optimizer",
+    "lr_find",
+    "train_throughput",
+]
+
+
+# --- distribution strategies ------------------------------------------------------------------
+
+def _device_key(name: str) -> tuple[str, int]:
+    spec = tf.DeviceSpec.from_string(name)
+    return (spec.device_type or "CPU").upper(), spec.device_index or 0
+
+
+def _present() -> dict[tuple[str, int], str]:
+    return {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
+
+
+def get_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+    """``MirroredStrategy`` over ``devices`` (checked to exist), or the default strategy for None."""
+    if devices is None:
+        return tf.distribute.get_strategy()
+    present = _present()
+    missing = [d for d in devices if _device_key(d) not in present]
+    if missing:
+        raise ValueError(
+            f"Devices {missing} are not present on this machine; it has {sorted(present.values())}. "
+            "Pick from those (two logical CPUs can be made with "
+            "tf.config.set_logical_device_configuration before TensorFlow starts)."
+        )
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+def check_strategy(strategy: tf.distribute.Strategy | None) -> tf.distribute.Strategy:
+    """The strategy itself, after checking that its devices exist (None -> default strategy)."""
+    if strategy is None:
+        return tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy, not {type(strategy).__name__}.")
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy: whatever device TensorFlow places on
+        return strategy
+    present = _present()
+    missing = [d for d in devices if _device_key(d) not in present]
+    if missing:
+        raise ValueError(
+            f"The strategy uses devices that are not present: {missing}. This machine has "
+            f"{sorted(present.values())}; make the strategy with get_strategy(<those devices>)."
+        )
+    return strategy
+
+
+def _model_strategy(model: keras.Model, strategy) -> tf.distribute.Strategy:
+    if strategy is None:
+        return model.distribute_strategy
+    strategy = check_strategy(strategy)
+    if model.distribute_strategy is not strategy:
+        raise ValueError(
+            f"Model {model.name!r} was not built under this strategy, so its weights are not "
+            "mirrored. Build it inside the strategy: build_classifier(..., strategy=strategy)."
+        )
+    return strategy
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def augmentation(*, flip: bool = True, rotation: float = 0.05, zoom: float = 0.1,
+                 contrast: float = 0.1, seed: int = 0) -> keras.Sequential:
+    """Random flips, rotations, zooms and contrast, as Keras preprocessing layers (train time only)."""
+    layers = []
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if rotation:
+        layers.append(keras.layers.RandomRotation(rotation, seed=seed + 1))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, seed=seed + 2))
+    if contrast:
+        layers.append(keras.layers.RandomContrast(contrast, seed=seed + 3))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def build_classifier(base, n_classes: int, *, augment: keras.Layer | None = None,
+                     preprocess: keras.Layer | None = None, dropout: float = 0.2,
+                     strategy: tf.distribute.Strategy | None = None, seed: int = 0,
+                     name: str = "classifier") -> keras.Model:
+    """``inputs -> [augment] -> preprocess -> copy of base -> pooling -> dropout -> dense``.
+
+    ``base`` is a :class:`tlwidgets.backbones.Backbone` (its preprocessing is
+    used) or a Keras model taking images. The base is *copied* (same weights),
+    so experiments built from one backbone never share weights, and the copy's
+    variables live under ``strategy``. The base starts frozen; the head is
+    trainable and outputs logits.
+    """
+    strategy = check_strategy(strategy)
+    if hasattr(base, "model") and hasattr(base, "preprocessing_layer"):
+        preprocess = preprocess or base.preprocessing_layer()
+        base = base.model
+    if not isinstance(base, keras.Model) or not base.built or not base.inputs:
+        raise ValueError("base must be a built Keras model (or a Backbone) with a defined input.")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, not {n_classes}.")
+    weights = base.get_weights()
+    with strategy.scope():
+        keras.utils.set_random_seed(seed)
+        copy = keras.models.clone_model(base)
+        copy.set_weights(weights)
+        inputs = keras.Input(shape=base.inputs[0].shape[1:], name="images")
+        x = augment(inputs) if augment is not None else inputs
+        x = preprocess(x) if preprocess is not None else x
+        x = copy(x)
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
+        outputs = keras.layers.Dense(n_classes, name="head")(x)
+        model = keras.Model(inputs, outputs, name=name)
+    freezing.unfreeze_top(model, 0, base=copy)
+    return model
+
+
+def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer | float = 1e-3,
+                       *, strategy: tf.distribute.Strategy | None = None, **kwargs) -> keras.Model:
+    """Compile for integer labels and logits (Adam when ``optimizer`` is a learning rate)."""
+    strategy = _model_strategy(model, strategy)
+    with strategy.scope():
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            optimizer = keras.optimizers.Adam(float(optimizer))
+        kwargs.setdefault("loss", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        kwargs.setdefault("metrics", ["accuracy"])
+        model.compile(optimizer=optimizer, **kwargs)
+    return model
+
+
+# --- layer-wise learning rates ----------------------------------------------------------------
+
+@functools.cache
+def _layerwise_class(cls: type) -> type:
+    class Layerwise(cls):
+        """``cls`` with a learning-rate factor per variable (``lr_factors``: {id(var): factor})."""
+
+        def __init__(self, *args, lr_factors: Mapping[int, float] | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._tlw_factors = dict(lr_factors or {})
+            self._tlw_by_index: list[float] = []
+
+        def build(self, var_list):
+            super().build(var_list)
+            self._tlw_by_index = [self._tlw_factors.get(id(v), 1.0) for v in var_list]
+
+        def update_step(self, gradient, variable, learning_rate):
+            factor = self._tlw_by_index[self._get_variable_index(variable)]
+            if factor != 1.0:
+                learning_rate = learning_rate * factor
+            return super().update_step(gradient, variable, learning_rate)
+
+        def _tlw_clone(self):
+            fresh = type(self).from_config(self.get_config())
+            fresh._tlw_factors = dict(self._tlw_factors)
+            return fresh
+
+    Layerwise.__name__ = Layerwise.__qualname__ = f"Layerwise{cls.__name__}"
+    return Layerwise
+
+
+def layerwise_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model,
+                        factors: Mapping[str | int, float]) -> keras.optimizers.Optimizer:
+    """A copy of ``optimizer`` whose learning rate is multiplied by ``factors[layer]`` per layer.
+
+    Keys are layer paths, names or indices (a nested model covers all its
+    layers; later keys override earlier ones); unlisted layers use factor 1.
+    Works with any Keras optimizer (the factor scales the step, not the
+    gradient, so it holds for Adam too) and under ``MirroredStrategy``.
+    """
+    if optimizer.built:
+        raise ValueError("Pass an optimizer that has not been used yet (it is copied, not wrapped).")
+    by_var: dict[int, float] = {}
+    for key, factor in factors.items():
+        if not factor >= 0:
+            raise ValueError(f"Learning-rate factor for {key!r} must be >= 0, not {factor!r}.")
+        layer = find_layer(model, key).layer
+        by_var.update({id(v): float(factor) for v in layer.weights})
+    cls = _layerwise_class(type(optimizer))
+    with model.distribute_strategy.scope():  # its variables live where the model's do
+        fresh = cls.from_config(optimizer.get_config())
+    fresh._tlw_factors = by_var
+    return fresh
+
+
+def block_lr_factors(model: keras.Model, decay: float = 0.5, *,
+                     base: keras.Model | str | None = None) -> dict[str, float]:
+    """``{layer path: factor}``: the base's top block gets 1, the next ``decay``, then ``decay**2``...
+
+    Layers outside the base (the head) keep factor 1.
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"decay must be in (0, 1], not {decay!r}.")
+    base_model = freezing.find_base(model) if base is None else base
+    nested = base_model is not model
+    found = freezing.blocks(model, base_model if nested else None)
+    weighted = [b for b in found if b.params]
+    factors = {}
+    for depth, block in enumerate(reversed(weighted)):
+        factors.update({p: decay**depth for p in block.paths})
+    return factors
+
+
+# --- run log (the monitor's data) -------------------------------------------------------------
+
+class RunLog(keras.callbacks.Callback):
+    """Records metrics per epoch and per batch, and marks (e.g. "unfroze 2 blocks") for one run.
+
+    Keras reports running means within an epoch; per-batch values are recovered
+    from them. ``listeners`` are called as ``listener(log, event)`` after every
+    update, with ``event`` one of ``"batch"``, ``"epoch"``, ``"mark"``.
+    """
+
+    def __init__(self, name: str = "run", *, listeners: Sequence[Callable] = ()):
+        super().__init__()
+        self.name = name
+        self.epochs: dict[str, list[float]] = {}
+        self.epoch_x: list[int] = []
+        self.batches: dict[str, list[float]] = {}
+        self.batch_x: list[float] = []
+        self.marks: list[tuple[float, str]] = []
+        self.listeners = list(listeners)
+        self._epoch = 0
+        self._means: dict[str, float] = {}
+
+    def mark(self, text: str, at: float | None = None) -> None:
+        """Note an event at epoch position ``at`` (default: where training stands now)."""
+        self.marks.append((float(len(self.epoch_x) if at is None else at), text))
+        self._notify("mark")
+
+    def _notify(self, event: str) -> None:
+        for listener in self.listeners:
+            listener(self, event)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._means = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = (self.params or {}).get("steps") or (batch + 1)
+        n = batch + 1
+        for key, mean in (logs or {}).items():
+            mean = float(mean)
+            value = n * mean - (n - 1) * self._means.get(key, 0.0)
+            self._means[key] = mean
+            self.batches.setdefault(key, []).append(value)
+        self.batch_x.append(self._epoch + n / steps)
+        self._notify("batch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_x.append(epoch + 1)
+        for key, value in (logs or {}).items():
+            self.epochs.setdefault(key, []).append(float(value))
+        self._notify("epoch")
+
+    def on_train_end(self, logs=None):
+        self._model = None  # do not keep the model (and its graphs) alive after training
+
+    def best(self, metric: str = "val_accuracy", mode: str = "max") -> float | None:
+        values = self.epochs.get(metric)
+        if not values:
+            return None
+        return max(values) if mode == "max" else min(values)
+
+    def last(self, metric: str) -> float | None:
+        values = self.epochs.get(metric)
+        return values[-1] if values else None
+
+
+# --- two-phase fine-tuning --------------------------------------------------------------------
+
+@dataclass
+class FineTuneResult:
+    """Histories of both phases, joined; ``unfrozen_at`` is the epoch phase 2 starts from."""
+
+    history: dict[str, list[float]]
+    unfrozen_at: int
+    head_counts: freezing.ParamCounts
+    fine_tune_counts: freezing.ParamCounts
+    seconds: tuple[float, float] = (0.0, 0.0)
+    notes: list[str] = field(default_factory=list)
+
+    def final(self, metric: str = "val_accuracy") -> float:
+        return self.history[metric][-1]
+
+
+def _as_dataset(data, batch_size: int, *, shuffle: bool, seed: int):
+    if isinstance(data, tf.data.Dataset):
+        return data
+    x, y = data
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y)))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _unfreeze(model, unfreeze, train_bn):
+    if isinstance(unfreeze, dict):  # a trainable_state saved before phase 1
+        freezing.set_trainable_state(model, unfreeze)
+        return freezing.param_counts(model), "unfroze the layers chosen before training"
+    if unfreeze == "all":
+        return freezing.unfreeze_all(model, train_bn=train_bn), "unfroze all layers"
+    if isinstance(unfreeze, int | np.integer):
+        return (freezing.unfreeze_top(model, int(unfreeze), train_bn=train_bn),
+                f"unfroze top {unfreeze} blocks")
+    return freezing.unfreeze_from(model, unfreeze, train_bn=train_bn), f"unfroze from {unfreeze}"
+
+
+def fine_tune(model: keras.Model, train, validation=None, *,
+              unfreeze: int | str | None = 2, head_epochs: int = 10, epochs: int = 5,
+              head_lr: float = 1e-3, lr: float = 1e-5, layer_decay: float | None = None,
+              train_bn: bool = False, batch_size: int = 32, patience: int = 3,
+              strategy: tf.distribute.Strategy | None = None,
+              callbacks: Sequence[keras.callbacks.Callback] = (), seed: int = 0,
+              run_eagerly: bool = False, verbose: int = 0) -> FineTuneResult:
+    """Train the head on a frozen base, then unfreeze and train on with a low learning rate.
+
+    ``train``/``validation``: ``(images, labels)`` or a batched ``tf.data.Dataset``.
+    Phase 1 stops early when ``val_loss`` stops improving (``patience``) and
+    keeps the best head. ``unfreeze``: top-k blocks (int), a layer path,
+    ``"all"``, or None for the layers trainable when called (e.g. chosen in a
+    LayerFreezer). ``layer_decay`` gives lower blocks geometrically smaller rates
+    (:func:`block_lr_factors`). ``run_eagerly`` skips building graphs (faster
+    for a handful of batches, slower beyond). Callbacks with a ``mark(text)`` method (such as
+    :class:`RunLog`) are told when layers are unfrozen.
+    """
+    strategy = _model_strategy(model, strategy)
+    if head_epochs < 0 or epochs < 0:
+        raise ValueError("head_epochs and epochs must be >= 0.")
+    # Check the unfreeze request before anything changes.
+    state = freezing.trainable_state(model)
+    if unfreeze is None:
+        unfreeze = state
+    else:
+        try:
+            _unfreeze(model, unfreeze, train_bn)
+        finally:
+            freezing.set_trainable_state(model, state)
+    train_ds = _as_dataset(train, batch_size, shuffle=True, seed=seed)
+    val_ds = _as_dataset(validation, batch_size, shuffle=False, seed=seed) if validation else None
+    keras.utils.set_random_seed(seed)
+
+    head_counts = freezing.unfreeze_top(model, 0)
+    compile_classifier(model, head_lr, strategy=strategy, run_eagerly=run_eagerly)
+    early = []
+    if val_ds is not None and patience:
+        early = [keras.callbacks.EarlyStopping("val_loss", patience=patience,
+                                               restore_best_weights=True)]
+    t0 = time.perf_counter()
+    h1 = model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
+                   callbacks=[*early, *callbacks], shuffle=False, verbose=verbose).history if head_epochs else {}
+    t1 = time.perf_counter()
+    done = len(next(iter(h1.values()), []))
+
+    if not epochs:
+        return FineTuneResult(dict(h1), done, head_counts, head_counts, (t1 - t0, 0.0), [])
+    counts, note = _unfreeze(model, unfreeze, train_bn)
+    with strategy.scope():
+        optimizer = keras.optimizers.Adam(lr)
+    if layer_decay is not None:
+        optimizer = layerwise_optimizer(optimizer, model, block_lr_factors(model, layer_decay))
+    compile_classifier(model, optimizer, strategy=strategy, run_eagerly=run_eagerly)
+    for cb in callbacks:
+        if hasattr(cb, "mark"):
+            cb.mark(note, at=done)
+    h2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=done + epochs,
+                   callbacks=list(callbacks), shuffle=False, verbose=verbose).history
+    t2 = time.perf_counter()
+    history = {k: list(h1.get(k, [])) + list(h2.get(k, [])) for k in {*h1, *h2}}
+    return FineTuneResult(history, done, head_counts, counts, (t1 - t0, t2 - t1), [note])
+
+
+# --- learning-rate finder ---------------------------------------------------------------------
+
+@dataclass
+class LRFinderResult:
+    lrs: np.ndarray
+    losses: np.ndarray  # smoothed
+    raw_losses: np.ndarray
+    suggestion: float  # learning rate at the lowest smoothed loss, divided by 10
+
+    def __str__(self) -> str:
+        return f"suggested learning rate {self.suggestion:.2g} (tried {len(self.lrs)} rates)"
+
+
+def lr_find(model: keras.Model, x, y=None, *, loss=None, optimizer: str | type = "adam",
+            start_lr: float = 1e-7, end_lr: float = 1.0, steps: int = 100, batch_size: int = 32,
+            smoothing: float = 0.9, diverge: float = 4.0,
+            strategy: tf.distribute.Strategy | None = None, seed: int = 0,
+            run_eagerly: bool = False) -> LRFinderResult:
+    """Train a copy of ``model`` for ``steps`` batches with a learning rate growing from
+    ``start_lr`` to ``end_lr``; suggest the rate at the lowest smoothed loss / 10.
+
+    The model itself is left untouched (a copy with the same weights and frozen
+    layers is trained). Stops early when the loss exceeds ``diverge`` x its best.
+    """
+    strategy = _model_strategy(model, strategy)
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f"Need 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
+    if steps < 5:
+        raise ValueError(f"steps must be at least 5, not {steps}.")
+    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if isinstance(x, tf.data.Dataset):
+        data = x.repeat()
+    else:
+        order = np.random.default_rng(seed).permutation(len(x))
+        data = tf.data.Dataset.from_tensor_slices(
+            (np.asarray(x, np.float32)[order], np.asarray(y)[order]))
+        data = data.repeat().batch(batch_size, drop_remainder=True)
+    state = freezing.trainable_state(model)
+    weights = model.get_weights()
+    with strategy.scope():
+        copy = keras.models.clone_model(model)
+        copy.set_weights(weights)
+        freezing.set_trainable_state(copy, state)
+        opt = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer()
+        opt.learning_rate = start_lr
+        copy.compile(optimizer=opt, loss=loss, run_eagerly=run_eagerly)
+    factor = (end_lr / start_lr) ** (1 / (steps - 1))
+    lrs, raw, smooth = [], [], []
+
+    class Schedule(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            lr = start_lr * factor**epoch
+            copy.optimizer.learning_rate.assign(lr)
+            lrs.append(lr)
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = float(logs["loss"])
+            raw.append(value)
+            avg = value if not smooth else smoothing * smooth[-1][0] + (1 - smoothing) * value
+            corrected = avg / (1 - smoothing ** len(raw))
+            smooth.append((avg, corrected))
+            best = min(s[1] for s in smooth)
+            if not math.isfinite(value) or corrected > diverge * best:
+                copy.stop_training = True
+
+    keras.utils.set_random_seed(seed)
+    copy.fit(data, epochs=steps, steps_per_epoch=1, callbacks=[Schedule()], shuffle=False, verbose=0)
+    losses = np.array([s[1] for s in smooth])
+    n = len(losses)
+    lrs_arr = np.array(lrs[:n])
+    finite = np.where(np.isfinite(losses), losses, np.inf)
+    suggestion = float(lrs_arr[int(np.argmin(finite))] / 10)
+    return LRFinderResult(lrs_arr, losses, np.array(raw), suggestion)
+
+
+# --- throughput -------------------------------------------------------------------------------
+
+def train_throughput(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
+                     batch_size: int = 32, epochs: int = 2, lr: float = 1e-5,
+                     strategy: tf.distribute.Strategy | None = None) -> tuple[float, float]:
+    """Training speed in images/s: (first epoch, which includes building the graph; later epochs).
+
+    Trains the model as it is frozen now (it is compiled again, and its weights change).
+    """
+    compile_classifier(model, lr, strategy=strategy)
+    ds = _as_dataset((images, labels), batch_size, shuffle=False, seed=0).cache()
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    model.fit(ds, epochs=max(2, epochs), callbacks=[Timer()], shuffle=False, verbose=0)
+    n = len(images)
+    return n / times[0], n * (len(times) - 1) / sum(times[1:])
