@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 import traceback
@@ -22,6 +23,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+# Like the tests: the real fixtures beside the checkout, when nothing else is set.
+_SHARED = HERE.parent.parent / "shared" / "assets"
+if not os.environ.get("TLWIDGETS_DATA") and _SHARED.is_dir():
+    os.environ["TLWIDGETS_DATA"] = str(_SHARED)
 
 
 def discover(names: list[str]) -> list[Path]:
