@@ -249,6 +249,17 @@ for n, d in gain.items():
     print(f"{n:>5}   {a['mean']:.3f} ± {a['std']:.3f}   {b['mean']:.3f} ± {b['std']:.3f}   "
           f"{d:+.3f}  ({verdict})")
 record("multitask_gain", gain)
+
+spread = {n: max(curve["NER only"][n]["std"], curve["NER + POS"][n]["std"]) for n in gain}
+better = [n for n, d in gain.items() if d > spread[n]]
+worse = [n for n, d in gain.items() if d < -spread[n]]
+if not better and not worse:
+    summary = "no size shows a difference larger than the seed-to-seed spread"
+else:
+    summary = (f"multi-task better at {better or 'no size'}, worse at {worse or 'no size'}; "
+               "every other size within the spread")
+print("Verdict over these seeds:", summary)
+record("multitask_verdict", {"better": better, "worse": worse})
 """),
     md("""
 ### Reading the curve
@@ -266,6 +277,16 @@ own numbers, not take on trust):
   and the auxiliary loss pulls it towards what POS needs (telling verbs from
   auxiliaries, say), which NER does not care about. With equal weights and far
   more POS tokens than entity tokens, POS dominates the gradient.
+
+**Why might POS add little here?** The trunk starts from GloVe vectors, which
+already group words by how they are used: proper nouns near proper nouns,
+verbs near verbs. Much of what POS tags would teach the shared layers is
+already in the embedding, together with the capitalisation feature. (In
+exercise 2 you train without GloVe, where the trunk starts from nothing.) And
+with equal loss weights and a POS label on every token, POS dominates the
+gradient of the shared LSTM. Whatever the verdict printed above, it is about
+this trunk, this budget and these seeds; a difference inside the spread is no
+evidence either way.
 
 One caveat of this protocol: every model gets the same budget of `STEPS`
 updates, so with more labelled sentences each one is seen fewer times. If F1
