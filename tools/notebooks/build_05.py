@@ -155,7 +155,7 @@ learns for one task, every other task gets.
 
 **Why GloVe, and why frozen?** With a randomly initialised embedding, a word
 the model never saw in training has a meaningless vector, and with a few hundred
-training sentences most test words are unseen: the model can only guess from
+training sentences many test words are unseen: for those the model can only guess from
 capitalisation. Pretrained vectors place *Seattle* near *Boston* whether or not
 either is in the training set. Freezing them keeps unseen words and seen words
 in the same space (fine-tuning would move only the seen ones), and makes each
