@@ -281,3 +281,27 @@ def test_subsample_labels_and_summary(dev):
     rows = [{"config": "a", "n_ner": 10, "ner_f1": f} for f in (0.2, 0.4)]
     s = mt.summarise_curve(rows)["a"][10]
     assert s["mean"] == pytest.approx(0.3) and s["std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+
+
+def test_glove_vocabulary_keeps_test_words_known_in_every_run():
+    """Test words with a GloVe vector get their id and vector even if no training
+    sentence holds them, and stay known when a run restricts the vocabulary to its
+    own sentences (the old vocabulary mapped them to <unk>: a fifth of test tokens)."""
+    train = [Sentence("a", ("The", "cat", "sat", "the", "qzxqzxq", "qzxqzxq")),
+             Sentence("b", ("Boston", "rain"))]
+    test = [Sentence("t", ("Seattle", "cat", "wqwqwq"))]
+    vocab, matrix, found = mt.glove_vocabulary(train, also=test)
+    assert vocab.words[2:4] == ["qzxqzxq", "the"]  # seen twice, GloVe or not
+    assert {"seattle", "boston", "cat", "sat", "rain"} <= set(vocab.words)
+    assert "wqwqwq" not in vocab.words  # once, test only and not in GloVe: unknown
+    assert vocab.pretrained == {"the", "cat", "sat", "boston", "rain", "seattle"}
+    assert matrix.shape == (len(vocab), 50) and found == pytest.approx(6 / 7)
+    path = assets.resolve("glove-6b-50d-top20k").path
+    ref, _ = mt.glove_matrix(vocab, path)
+    np.testing.assert_allclose(matrix[vocab.index["seattle"]], ref[vocab.index["seattle"]])
+    # A run on sentence "b" alone still knows GloVe words, not the unseen rare one.
+    run = mt.Vocabulary.fit(train[1:], base=vocab)
+    assert run.encode(["Seattle", "the", "qzxqzxq"]) == [
+        vocab.index["seattle"], vocab.index["the"], mt.OOV]
+    assert len(run) == len(vocab)
+

@@ -15,6 +15,8 @@ def test_multitask_notebook_smoke(run_notebook, shared_assets):
         assert sorted(int(n) for n in by_n) == [40, 120]
         assert all(0.0 <= s["mean"] <= 1.0 and s["n"] == 1 for s in by_n.values())
     assert set(rec["multitask_gain"]) == {"40", "120"}
+    assert set(rec["multitask_verdict"]) == {"better", "worse"}
+    assert 0.8 < rec["glove_coverage"] <= 1.0
     assert set(rec["aux"]) == {"NER only", "NER + POS", "NER + POS + POS-only sents",
                                "NER + POS + next word", "NER + POS, learned weights"}
     # Stored without outputs; the solution cell is collapsed.

@@ -37,6 +37,7 @@ __all__ = [
     "encode",
     "evaluate",
     "glove_matrix",
+    "glove_vocabulary",
     "learning_curve",
     "make_tasks",
     "predict_tags",
@@ -100,30 +101,36 @@ def make_tasks(names: Iterable[str], *, lm_words: Sequence[str] = ()) -> list[Ta
 class Vocabulary:
     """Lower-cased words to integer ids; 0 is padding and 1 any unknown word."""
 
-    def __init__(self, words: Iterable[str]):
+    def __init__(self, words: Iterable[str], *, pretrained: Iterable[str] = ()):
         self.words = ["<pad>", "<unk>", *words]
         self.index = {w: i for i, w in enumerate(self.words)}
         if len(self.index) != len(self.words):
             raise ValueError("Vocabulary words must be unique.")
+        #: Words with a pretrained vector: known whether or not training text holds them.
+        self.pretrained = frozenset(pretrained) & self.index.keys()
 
     @classmethod
     def fit(cls, sentences: Iterable[Sentence], *, min_count: int = 2,
-            max_size: int | None = 20_000, base: Vocabulary | None = None) -> Vocabulary:
-        """The words seen at least ``min_count`` times, most frequent first.
+            max_size: int | None = 20_000, base: Vocabulary | None = None,
+            pretrained: Iterable[str] = ()) -> Vocabulary:
+        """The words seen at least ``min_count`` times, most frequent first, then
+        the ``pretrained`` words (those with a GloVe vector, say) not among them.
 
         With ``base``, ids stay those of ``base`` (so models of the same shape
-        can be reused) but only the words seen often enough here are known;
-        the others map to the unknown word.
+        can be reused) but only the words seen often enough here, and the
+        base's pretrained words, are known; the others map to the unknown word.
         """
         counts = Counter(tok.lower() for s in sentences for tok in s.tokens)
         if base is not None:
-            vocab = cls(base.words[2:])
+            vocab = cls(base.words[2:], pretrained=base.pretrained)
             vocab.index = {w: i for w, i in base.index.items()
-                           if i < 2 or counts[w] >= min_count}
+                           if i < 2 or counts[w] >= min_count or w in base.pretrained}
             return vocab
         ranked = sorted((w for w, c in counts.items() if c >= min_count),
-                        key=lambda w: (-counts[w], w))
-        return cls(ranked[:max_size])
+                        key=lambda w: (-counts[w], w))[:max_size]
+        seen = set(ranked)
+        extra = sorted({w.lower() for w in pretrained} - seen)
+        return cls([*ranked, *extra], pretrained=pretrained)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -304,6 +311,32 @@ def glove_matrix(vocab: Vocabulary, path, *, dim: int | None = None,
     return matrix, found / max(len(vocab) - 2, 1)
 
 
+def glove_vocabulary(sentences: Iterable[Sentence], *, also: Iterable[Sentence] = (),
+                     path=None, min_count: int = 2, seed: int = 0,
+                     ) -> tuple[Vocabulary, np.ndarray, float]:
+    """A vocabulary with GloVe vectors: ``(vocabulary, embedding matrix, share found)``.
+
+    The words are those seen ``min_count`` times in ``sentences`` (the
+    training text) plus every word of ``sentences`` and ``also`` (the text the
+    model will tag, test set included) that GloVe has a vector for. Using the
+    test text's words is fair: no label is read, and a pretrained embedding
+    covers those words whether or not we list them; listing them only keeps
+    the matrix small. ``path`` defaults to the course's 50-d GloVe (20,000
+    most frequent words, lower-case).
+    """
+    if path is None:
+        from tlwidgets import assets
+
+        path = assets.resolve("glove-6b-50d-top20k").path
+    with open(path, encoding="utf-8") as fh:
+        glove = {line.split(" ", 1)[0] for line in fh}
+    sentences = list(sentences)
+    text = {tok.lower() for s in (*sentences, *also) for tok in s.tokens}
+    vocab = Vocabulary.fit(sentences, min_count=min_count, pretrained=text & glove)
+    matrix, found = glove_matrix(vocab, path, seed=seed)
+    return vocab, matrix, found
+
+
 def build_trunk(vocab_size: int, *, encoder: str = "bilstm", embed_dim: int = 50,
                 units: int = 64, dropout: float = 0.25,
                 embeddings: np.ndarray | None = None, train_embeddings: bool = True):
@@ -477,7 +510,7 @@ def build_multitask_model(
     dropout: float = 0.25,
     loss_weights: Mapping[str, float] | None = None,
     weighting: str = "fixed",
-    learning_rate: float = 3e-3,
+    learning_rate: float = 1e-2,
     seed: int | None = 0,
 ):
     """Build and compile a hard-sharing multi-task model (see :class:`MultiTaskModel`).
@@ -691,6 +724,7 @@ def learning_curve(
     progress: Callable[[dict], None] | None = None,
     base: Vocabulary | None = None,
     models: dict | None = None,
+    glove: bool = True,
     **model_kwargs,
 ) -> list[dict]:
     """Test scores per (configuration, number of NER-labelled sentences, seed).
@@ -710,7 +744,11 @@ def learning_curve(
     only knows the words of the sentences it trains on; so configurations of
     the same shape share one model, which is reset for every run. Pass the
     same ``base`` vocabulary and ``models`` dict to several calls to share
-    models across them too.
+    models across them too. Without ``base`` and with ``glove``, the word
+    embedding starts from GloVe (frozen unless ``train_embeddings=True``),
+    over the training words plus the GloVe words of all the text, test
+    sentences included (see :func:`glove_vocabulary`); pass ``embeddings``
+    (and ``train_embeddings``) yourself with your own ``base``.
     """
     import time
 
@@ -718,7 +756,13 @@ def learning_curve(
              for name, s in configs.items()}
     if base is None:
         extras = {id(s): s for spec in specs.values() for s in spec.get("extra", ())}
-        base = Vocabulary.fit([*train_sents, *extras.values()])
+        text = [*train_sents, *extras.values()]
+        if glove:
+            base, matrix, _ = glove_vocabulary(text, also=test_sents)
+            model_kwargs.setdefault("embeddings", matrix)
+            model_kwargs.setdefault("train_embeddings", False)
+        else:
+            base = Vocabulary.fit(text)
     models = {} if models is None else models
     rows = []
     for n in sizes:
