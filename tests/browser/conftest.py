@@ -76,6 +76,18 @@ class LabServer:
                 time.sleep(0.5)
         raise RuntimeError("JupyterLab did not answer within 90 s")
 
+    def api(self, method: str, path: str):
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self) -> None:
+        """End every notebook session, so one test's kernel never slows the next."""
+        for session in self.api("GET", "sessions"):
+            self.api("DELETE", f"sessions/{session['id']}")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -193,3 +205,4 @@ def lab(lab_server, _browser):
     page.set_default_timeout(60_000)
     yield Lab(page, lab_server)
     context.close()
+    lab_server.shut_down_kernels()
