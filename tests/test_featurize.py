@@ -398,3 +398,13 @@ def test_featurise_layers_share_the_cache_with_single_layers(tmp_path, few):
     np.testing.assert_array_equal(single.features, multi.layers[layers[1]])
     # The default cut (the whole base) is the last candidate: also cached already.
     assert f.featurise(x).from_cache
+
+
+def test_errors_in_a_streamed_source_reach_the_caller():
+    def broken():
+        yield _images(1)[0]
+        yield _images(1, seed=1)[0]
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        Featuriser(_tiny(), cache=False, batch_size=1, progress=False).transform(broken())
