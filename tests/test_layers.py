@@ -94,3 +94,12 @@ def _classifier_for(base, shape):
     x = base(inp)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="clf2")
+
+
+def test_a_nested_model_as_a_whole_is_reachable():
+    keras.utils.set_random_seed(0)
+    base = _base()
+    clf = _classifier(base)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    got = activation_model(clf, ["base.v1"]).predict(x, verbose=0)
+    np.testing.assert_allclose(got, base.predict(x / 255, verbose=0), rtol=1e-5, atol=1e-5)

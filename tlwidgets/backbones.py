@@ -104,7 +104,7 @@ def load_backbone(
     had and falls back to MobileNet alpha 0.25 otherwise, saying so. A stand-in
     chosen by the asset layer is reported in ``Backbone.notice``.
     ``weights="random"`` (or ``None``) builds the same architecture untrained,
-    for comparisons.
+    for comparisons; it seeds Keras' random generators with ``seed`` for that.
     """
     import keras
 
@@ -122,19 +122,22 @@ def load_backbone(
         )
     notice = None
     path = None
-    if weights == "imagenet":
+    if weights == "imagenet" or name == "auto":
+        # "auto" with random weights builds the network that "auto" with ImageNet
+        # weights would give, so that the two can be compared.
         asset_id = spec.asset_ids[_nearest(spec.asset_ids, size)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             resolved = assets.resolve(asset_id, standin=True)
-        path = str(resolved.path)
+        path = str(resolved.path) if weights == "imagenet" else None
         if resolved.is_standin:
             notice = resolved.notice
             spec = BACKBONES["mobilenet_0.25"]
             if size not in spec.input_sizes:
                 size = _nearest(spec.input_sizes, size)
                 notice += f" Input size changed to {size} px."
-    keras.utils.set_random_seed(seed)
+    if weights == "random":
+        keras.utils.set_random_seed(seed)  # reproducible random weights
     shape = (size, size, 3)
     kwargs = {"input_shape": shape, "include_top": False, "weights": path}
     with warnings.catch_warnings():

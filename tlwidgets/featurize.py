@@ -664,29 +664,6 @@ def _resolve_cut(model, layer, drop_last) -> tuple[str | None, Any]:
 # --------------------------------------------------------------------------- the extractor
 
 
-def _inner_output_path(model, path: str) -> str:
-    """For a nested model used as a top-level layer, the path of its own last layer.
-
-    ``activation_model`` takes a top-level layer's ``.output``; for a nested model
-    that tensor belongs to the nested model's own graph, not to the outer one
-    (Keras raises "Output ... is not connected to inputs"). Its last layer's
-    output, reached through the outer model, is the same tensor value.
-    """
-    import keras
-
-    from tlwidgets.layers import find_layer
-
-    info = find_layer(model, path)
-    layer = info.layer
-    while info.depth == 0 and isinstance(layer, keras.Model):
-        inner = [ly for ly in layer.layers if not isinstance(ly, keras.layers.InputLayer)]
-        if not inner or len(layer.outputs) != 1 or inner[-1].output is not layer.outputs[0]:
-            return path
-        path = f"{path}/{inner[-1].name}"
-        layer = inner[-1]
-    return path
-
-
 class _Extractor:
     """A compiled function: uint8/float batch -> pooled features of one or more layers."""
 
@@ -704,8 +681,7 @@ class _Extractor:
         elif None in self.paths:
             raise FeaturiserError("Name every layer (the model output is the last layer's path).")
         else:
-            self.cut = activation_model(model, [_inner_output_path(model, p) for p in self.paths],
-                                        name="featuriser_cut")
+            self.cut = activation_model(model, self.paths, name="featuriser_cut")
         self.shapes = [tuple(o.shape) for o in self.cut.outputs]
         self.pooling = pooling
         self.size = size

@@ -123,7 +123,9 @@ def activation_model(
             "(e.g. call it on keras.Input(shape=...)) before asking for activations."
         )
     infos = [find_layer(model, key) for key in layers]
-    if all(info.depth == 0 for info in infos):
+    # A nested model's own ``.output`` belongs to its inner graph, so asking for one
+    # (as a whole) also needs the rebuilt path below.
+    if all(info.depth == 0 and not info.is_model for info in infos):
         outputs = [info.layer.output for info in infos]
         return keras.Model(model.inputs, outputs, name=name)
     inputs = keras.Input(shape=model.inputs[0].shape[1:], name="activations_input")
