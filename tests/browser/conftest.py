@@ -140,7 +140,11 @@ class Lab:
 
     def open(self, notebook: str, *, timeout: float = 120) -> None:
         page = self.page
-        page.goto(f"{self.server.url}/lab/tree/{notebook}?token={self.server.token}")
+        # A fresh workspace per page: JupyterLab would otherwise restore the notebooks
+        # earlier tests opened, in background tabs.
+        workspace = f"t{secrets.token_hex(4)}"
+        page.goto(f"{self.server.url}/lab/workspaces/{workspace}/tree/{notebook}"
+                  f"?reset&token={self.server.token}")
         page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
         self.wait_idle(timeout=timeout)
 
