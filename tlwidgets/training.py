@@ -10,7 +10,10 @@ built under the strategy they train with, which :func:`build_classifier` does:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import gc
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,9 +36,11 @@ __all__ = [
     "check_strategy",
     "compile_classifier",
     "fine_tune",
+    "free_memory",
     "get_strategy",
     "layerwise_optimizer",
     "lr_find",
+    "release",
     "train_throughput",
 ]
 
@@ -406,6 +411,31 @@ def fine_tune(model: keras.Model, train, validation=None, *,
     t2 = time.perf_counter()
     history = {k: list(h1.get(k, [])) + list(h2.get(k, [])) for k in {*h1, *h2}}
     return FineTuneResult(history, done, head_counts, counts, (t1 - t0, t2 - t1), [note])
+
+
+# --- memory between runs ----------------------------------------------------------------------
+
+def release(model: keras.Model) -> keras.Model:
+    """Drop what training compiled for ``model`` (its train/test/predict functions and their
+    graphs); the model and its weights stay usable, and the next ``fit`` compiles again."""
+    for attr in ("train_function", "test_function", "predict_function"):
+        if getattr(model, attr, None) is not None:
+            setattr(model, attr, None)
+    return model
+
+
+def free_memory() -> None:
+    """Free what finished runs left behind: Keras' global state (layer names, seeds), every
+    model no longer referenced with its compiled functions (a garbage collection), and, with
+    glibc, freed heap pages the process would otherwise keep resident.
+
+    Models still referenced (by a variable or a widget) stay valid; call it between
+    experiments, not while one is training.
+    """
+    keras.backend.clear_session(free_memory=True)
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # --- learning-rate finder ---------------------------------------------------------------------

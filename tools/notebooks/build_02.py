@@ -27,10 +27,12 @@ import warnings
 import keras
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from tlwidgets import freezing, training
 from tlwidgets.backbones import load_backbone
 from tlwidgets.data import load_hymenoptera
+from tlwidgets.featurize import Featuriser
 from tlwidgets.notebook import check_profile, record
 from tlwidgets.widgets.layer_freezer import LayerFreezer
 from tlwidgets.widgets.training_monitor import TrainingMonitor
@@ -94,15 +96,15 @@ print(freezing.param_counts(model))
 ## 2. Baseline: the base as a featuriser
 
 The cheapest transfer: run the frozen base once, average its last feature map
-into one vector per image, and fit a logistic regression (notebook 01 does this
-in depth).
+into one vector per image, and fit a logistic regression. The `Featuriser` of
+notebook 01 does the first two steps as a scikit-learn transformer (notebook 01
+explores it in depth).
 """),
     code("""
-def pooled_features(images):
-    return backbone.model.predict(backbone.preprocess(images), verbose=0).mean(axis=(1, 2))
-
-featuriser = LogisticRegression(max_iter=2000).fit(pooled_features(train.images), train.labels)
-featuriser_acc = record("featuriser_val_accuracy", featuriser.score(pooled_features(val.images), val.labels))
+featuriser = make_pipeline(Featuriser(backbone, pooling="avg", progress=False),
+                           LogisticRegression(max_iter=2000))
+featuriser.fit(train.images, train.labels)
+featuriser_acc = record("featuriser_val_accuracy", featuriser.score(val.images, val.labels))
 """),
     md("""
 ## 3. Phase 1: a new head on the frozen base
@@ -111,6 +113,11 @@ Only the head trains (the base's parameters are frozen). We stop when the
 validation loss stops improving and keep the best head. The monitor below draws
 the curves as training runs; every later run is added to it, so you can compare
 them side by side (choose runs in the list, switch the x axis to batches).
+
+Each run keeps only its numbers (in the monitor and in the `*_run` results).
+The models of finished runs are dropped, and `training.free_memory()` frees what
+they held (compiled graphs, optimizer state), so that the many runs of this
+notebook fit in the memory of a small machine such as Binder's.
 """),
     code("""
 monitor = TrainingMonitor(["loss", "accuracy"])
@@ -125,6 +132,8 @@ freezer.refresh()
 head_acc = record("frozen_head_val_accuracy", head_run.final("val_accuracy"))
 record("frozen_head_trainable_params", head_run.head_counts.trainable)
 phase1_weights = model.get_weights()
+training.release(model)  # the freezer keeps the model; its compiled training graphs can go
+training.free_memory()
 """),
     md("""
 ## 4. Phase 2: fine-tune the top blocks
@@ -142,10 +151,17 @@ def from_phase1():
     m.set_weights(phase1_weights)
     return m
 
-def phase2(name, m, **kwargs):
+def phase2(name, build=from_phase1, data=TRAIN, **kwargs):
+    # Fine-tune the model build() returns, keep the run's numbers, free the rest.
     kwargs = {"epochs": SETTINGS["epochs"], "batch_size": SETTINGS["batch"], "lr": 1e-5,
-              "run_eagerly": SETTINGS["eager"], **kwargs}
-    return training.fine_tune(m, TRAIN, VAL, head_epochs=0, callbacks=[monitor.run(name)], **kwargs)
+              "run_eagerly": SETTINGS["eager"], "head_epochs": 0, **kwargs}
+    m = build()
+    try:
+        return training.fine_tune(m, data, VAL, callbacks=[monitor.run(name)], **kwargs)
+    finally:
+        training.release(m)  # drop its compiled graphs (a model that a widget shows stays usable)
+        del m
+        training.free_memory()
 
 partial = from_phase1()
 freezing.unfreeze_top(partial, SETTINGS["top"])
@@ -153,7 +169,7 @@ partial_freezer = LayerFreezer(partial)
 partial_freezer
 """),
     code("""
-partial_run = phase2("top blocks", partial, unfreeze=None)
+partial_run = phase2("top blocks", lambda: partial, unfreeze=None)
 partial_acc = record("partial_val_accuracy", partial_run.final("val_accuracy"))
 record("partial_trainable_params", partial_run.fine_tune_counts.trainable)
 """),
@@ -167,9 +183,9 @@ blocks get smaller learning rates. Keras 3 has no built-in way to do this;
 halves the rate per block going down.
 """),
     code("""
-full_run = phase2("all layers", from_phase1(), unfreeze="all")
+full_run = phase2("all layers", unfreeze="all")
 full_acc = record("full_val_accuracy", full_run.final("val_accuracy"))
-layerwise_run = phase2("all layers, layer-wise rates", from_phase1(), unfreeze="all", layer_decay=0.5)
+layerwise_run = phase2("all layers, layer-wise rates", unfreeze="all", layer_decay=0.5)
 layerwise_acc = record("layerwise_val_accuracy", layerwise_run.final("val_accuracy"))
 record("full_trainable_params", full_run.fine_tune_counts.trainable)
 """),
@@ -184,11 +200,12 @@ as a long phase 1 (`scratch_epochs`).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     random_base = load_backbone(backbone.name, input_size=backbone.input_size, weights="random")
-scratch = training.build_classifier(random_base, len(train.class_names), augment=training.augmentation())
-scratch_run = training.fine_tune(scratch, TRAIN, VAL, head_epochs=0, unfreeze="all", train_bn=True,
-                                 lr=1e-3, epochs=SETTINGS["scratch_epochs"],
-                                 batch_size=SETTINGS["batch"], run_eagerly=SETTINGS["eager"],
-                                 callbacks=[monitor.run("from scratch")])
+scratch_run = phase2("from scratch",
+                     lambda: training.build_classifier(random_base, len(train.class_names),
+                                                       augment=training.augmentation()),
+                     unfreeze="all", train_bn=True, lr=1e-3, epochs=SETTINGS["scratch_epochs"])
+del random_base
+training.free_memory()
 scratch_acc = record("scratch_val_accuracy", scratch_run.final("val_accuracy"))
 """),
     md("""
@@ -213,21 +230,22 @@ the pretrained features before the head can use them.
 """),
     code("""
 small_batch = {"batch_size": SETTINGS["bn_batch"], "epochs": SETTINGS["bn_epochs"]}
-bn_frozen_run = phase2("all layers, small batch, BN frozen", from_phase1(), unfreeze="all",
-                       **small_batch)
+bn_frozen_run = phase2("all layers, small batch, BN frozen", unfreeze="all", **small_batch)
 bn_frozen_acc = record("bn_frozen_small_batch_val_accuracy", bn_frozen_run.final("val_accuracy"))
 
 bn_model = from_phase1()
 bn_layers = [layer for layer in freezing.find_base(bn_model).layers if freezing.is_batchnorm(layer)]
 moving_before = [layer.moving_mean.numpy().copy() for layer in bn_layers]
-bn_run = phase2("all layers, small batch, BN training", bn_model, unfreeze="all", train_bn=True,
-                **small_batch)
+bn_run = phase2("all layers, small batch, BN training", lambda: bn_model, unfreeze="all",
+                train_bn=True, **small_batch)
 drift = np.mean([np.abs(layer.moving_mean.numpy() - before).mean()
                  for layer, before in zip(bn_layers, moving_before)])
+del bn_model, bn_layers
+training.free_memory()
 bn_acc = record("bn_training_val_accuracy", bn_run.final("val_accuracy"))
 record("bn_moving_mean_drift", float(drift))
 
-high_run = phase2("all layers, lr 1e-2", from_phase1(), unfreeze="all", lr=1e-2)
+high_run = phase2("all layers, lr 1e-2", unfreeze="all", lr=1e-2)
 high_lr_acc = record("high_lr_val_accuracy", high_run.final("val_accuracy"))
 record("high_lr_val_loss", high_run.final("val_loss"))
 full_val_loss = record("full_val_loss", full_run.final("val_loss"))
@@ -239,10 +257,8 @@ stays far lower: overfitting.
 """),
     code("""
 small = train.subset(SETTINGS["small_per_class"], seed=1)
-small_run = training.fine_tune(from_phase1(), (small.images, small.labels), VAL, head_epochs=0,
-                               unfreeze="all", lr=1e-4, epochs=SETTINGS["small_epochs"],
-                               batch_size=SETTINGS["batch"], run_eagerly=SETTINGS["eager"],
-                               callbacks=[monitor.run("all layers, few images")])
+small_run = phase2("all layers, few images", data=(small.images, small.labels), unfreeze="all",
+                   lr=1e-4, epochs=SETTINGS["small_epochs"])
 small_train_acc = record("small_train_accuracy", small_run.final("accuracy"))
 small_val_acc = record("small_val_accuracy", small_run.final("val_accuracy"))
 small_n = record("small_n_train", len(small))
@@ -262,6 +278,8 @@ freezing.unfreeze_all(finder_model)
 found = training.lr_find(finder_model, *TRAIN, start_lr=1e-6, end_lr=1.0,
                          steps=SETTINGS["finder_steps"], batch_size=SETTINGS["batch"],
                          run_eagerly=SETTINGS["eager"])
+del finder_model  # lr_find trained a copy; neither is needed any more
+training.free_memory()
 print(found)
 for lr, loss in list(zip(found.lrs, found.losses))[:: max(1, len(found.lrs) // 10)]:
     print(f"lr {lr:9.2e}  smoothed loss {loss:.3f}")
@@ -304,20 +322,23 @@ monitor.summary()
 """),
     solution("""
 # 1. Only the stem
-stem_only = from_phase1()
-stem = freezing.blocks(stem_only, freezing.find_base(stem_only))[0]
-freezing.set_blocks_trainable(stem_only, [stem.key], True)
-print(freezing.param_counts(stem_only))
+def stem_only():
+    m = from_phase1()
+    stem = freezing.blocks(m, freezing.find_base(m))[0]
+    freezing.set_blocks_trainable(m, [stem.key], True)
+    print(freezing.param_counts(m))
+    return m
+
 print(phase2("stem only", stem_only, unfreeze=None).final("val_accuracy"))
 """),
     solution("""
 # 2. BatchNormalization trained while the rest of the base stays frozen (fast.ai's train_bn)
-r = phase2("frozen base, BN training", from_phase1(), unfreeze=0, train_bn=True, lr=1e-4)
+r = phase2("frozen base, BN training", unfreeze=0, train_bn=True, lr=1e-4)
 print(r.final("val_accuracy"), "vs", head_acc)
 """),
     solution("""
 # 3. The finder's learning rate
-print(phase2("all layers, finder lr", from_phase1(), unfreeze="all", lr=found.suggestion).final("val_accuracy"))
+print(phase2("all layers, finder lr", unfreeze="all", lr=found.suggestion).final("val_accuracy"))
 """),
     md("""
 ## Key points
