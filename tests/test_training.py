@@ -165,3 +165,24 @@ def test_training_monitor_plots_named_metrics_of_several_runs():
     multi = TrainingMonitor(["ner_loss"])
     multi.add(log)
     assert "no data yet" in multi._plots.value
+
+
+def test_release_drops_compiled_functions_and_training_still_works():
+    import keras
+    import numpy as np
+
+    from tlwidgets.training import free_memory, release
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.train_function is not None
+    before = model.get_weights()
+    release(model)
+    free_memory()
+    assert model.train_function is None
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])  # weights kept
+    model.fit(x, y, epochs=1, verbose=0)  # compiles again
+    assert model.train_function is not None
