@@ -122,14 +122,19 @@ def read_conllu(path: str | Path, *, tags: Sequence[str] = UPOS_TAGS) -> list[Se
             ids.append((lineno, tid))
             tokens.append(fields[1])
             upos.append(fields[3])
-        _check_ids(path, sid, first, ids)
-        if sid in seen:
-            raise ConllError(f"{path}:{first}: sent_id {sid!r} repeats line {seen[sid]}.")
-        seen[sid] = first
+        _check_sentence(path, sid, first, ids, seen)
         sentences.append(Sentence(sid, tuple(tokens), upos=tuple(upos), source=f"{path}:{first}"))
     if not sentences:
         raise ConllError(f"{path}: no sentences found; is this a CoNLL-U file?")
     return sentences
+
+
+def _check_sentence(path: Path, sid: str, first: int, ids: list, seen: dict[str, int]) -> None:
+    """Token ids run 1..n, and no sent_id appears twice in one file."""
+    _check_ids(path, sid, first, ids)
+    if sid in seen:
+        raise ConllError(f"{path}:{first}: sent_id {sid!r} repeats line {seen[sid]}.")
+    seen[sid] = first
 
 
 def _check_tag(path: Path, lineno: int, tag: str, types: set[str]) -> None:
@@ -169,10 +174,7 @@ def read_iob2(path: str | Path, *, types: Sequence[str] = ENTITY_TYPES) -> list[
             ids.append((lineno, tid))
             tokens.append(token)
             ner.append(tag)
-        _check_ids(path, sid, first, ids)
-        if sid in seen:
-            raise ConllError(f"{path}:{first}: sent_id {sid!r} repeats line {seen[sid]}.")
-        seen[sid] = first
+        _check_sentence(path, sid, first, ids, seen)
         sentences.append(Sentence(sid, tuple(tokens), ner=tuple(ner), source=f"{path}:{first}"))
     if not sentences:
         raise ConllError(f"{path}: no sentences found; is this an IOB2 file?")
