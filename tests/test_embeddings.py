@@ -114,6 +114,50 @@ def test_non_utf8_words_are_replaced_and_counted(tmp_path):
     assert "caf\ufffd" in kv.key_to_index
 
 
+def test_text_reader_matches_gensims(glove):
+    """Our block reader gives gensim's words and vectors, compact or as list and dict."""
+    from gensim.models import KeyedVectors
+
+    path = glove.source_path
+    ref = KeyedVectors.load_word2vec_format(str(path), no_header=True, limit=3000)
+    for compact in (True, False):
+        kv = E.load_vectors(path, limit=3000, compact=compact)
+        assert kv.index_to_key == ref.index_to_key and len(kv) == 3000
+        np.testing.assert_array_equal(kv.vectors, ref.vectors)
+        assert kv["king"].tolist() == ref["king"].tolist()
+        assert isinstance(kv.key_to_index, dict) is not compact
+
+
+def test_text_reader_takes_vec_quirks(tmp_path):
+    """fastText's trailing space, Windows line ends and blank lines all read."""
+    rows = [_row(w, 3) for w in (b"a", b"b", b"c")]
+    vec = tmp_path / "quirks.vec"
+    vec.write_bytes(b"3 3\r\n" + b"".join(r.replace(b"\n", b" \r\n") for r in rows))
+    kv = E.load_vectors(vec)
+    assert kv.index_to_key == ["a", "b", "c"] and kv.vectors.shape == (3, 3)
+    np.testing.assert_allclose(kv["c"], [0.5, 0.51, 0.52])
+    blanks = _write_glove(tmp_path / "blanks.txt", [rows[0], b"\n", rows[1], rows[2], b"\n\n"])
+    kv = E.load_vectors(blanks)
+    assert kv.index_to_key == ["a", "b", "c"] and kv.vectors.shape == (3, 3)
+    assert E.load_vectors(blanks, limit=2).index_to_key == ["a", "b"]
+
+
+def test_truncated_and_damaged_text_files_say_where(tmp_path):
+    short = tmp_path / "short.vec"
+    short.write_bytes(b"5 3\n" + _row(b"a", 3) + _row(b"b", 3))
+    with pytest.raises(ValueError, match=r"header promises 5 vectors but it holds 2"):
+        E.load_vectors(short)
+    assert E.load_vectors(short, limit=2).index_to_key == ["a", "b"]
+    words = _write_glove(tmp_path / "nan.txt", [_row(b"a", 3)] * 4 + [b"b 0.1 zero 0.3\n"])
+    with pytest.raises(ValueError, match=r"line 5: expected a word and 3 numbers"):
+        E.load_vectors(words)
+    # a bad line far into a big file: the number counts every line before its block
+    big = _write_glove(tmp_path / "big.txt", [_row(b"w%d" % i, 3) for i in range(60_000)]
+                       + [_row(b"bad", 2)])
+    with pytest.raises(ValueError, match=r"line 60001: expected a word and 3 numbers, found 2"):
+        E.load_vectors(big)
+
+
 # --------------------------------------------------------------------------- querying and scores
 
 

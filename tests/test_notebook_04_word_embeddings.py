@@ -10,6 +10,8 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_word_embeddin
 def test_word_embeddings_notebook(run_notebook, shared_assets):
     nb, rec = run_notebook("04_word_embeddings.ipynb")
     assert rec["n_words"] == 20_000
+    # the words are held compactly: a fraction of the 50-number matrix beside them
+    assert 0 < rec["words_mb"] < 0.2 * rec["vectors_mb"]
     # pretrained vectors know something a small corpus cannot teach
     assert rec["wordsim_glove"] > 0.4
     assert rec["wordsim_lee_word2vec"] < rec["wordsim_glove"] - 0.25

