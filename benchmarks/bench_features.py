@@ -86,8 +86,9 @@ def layer_switch(quick: bool) -> list[dict]:
     return [
         _row("plain forward pass of the base (MobileNetV2 224, tf.function)", plain_t, "ms"),
         _row(f"maps of all {n} chosen layers in one compiled pass", all_t, "ms"),
-        _row("all-layer pass / plain forward pass (a new image)", all_t / plain_t, "x",
-             "<= 1.2", all_t / plain_t <= 1.2),
+        # Paid once per new image (every later layer switch reuses it), so no target: the
+        # issue's <= 1.2x is for the warm layer switch below.
+        _row("all-layer pass / plain forward pass (a new image, paid once)", all_t / plain_t, "x"),
         _row("warm layer switch: computing the maps / plain forward pass", compute_ratio, "x",
              "<= 1.2", compute_ratio <= 1.2),
         _row("warm layer switch, compute + render (median)", statistics.median(switch), "ms",

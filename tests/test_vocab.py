@@ -114,6 +114,7 @@ def test_read_only_with_a_way_out(words):
         words.mapping["new"] = 3
 
 
+@pytest.mark.filterwarnings("ignore:Adding single vectors")
 def test_adding_to_compact_keyed_vectors_explains_itself(shared_assets):
     from tlwidgets.embeddings import load_vectors
 
@@ -130,7 +131,9 @@ def test_pickles_and_counts(words):
     assert back == words and back.find("東京") == 4
     assert WordList.from_words(["ok", "a\ufffdb", "\ufffd\ufffd", "fine"]).count_containing(
         "\ufffd") == 2
-    assert WordList.from_words([]) == [] and len(WordList.from_words([])) == 0
+    empty = WordList.from_words([])
+    assert empty == [] and len(empty) == 0 and empty.find("a") == -1
+    assert empty.lookup(["a", "b"]).tolist() == [-1, -1]
 
 
 def test_bad_bounds_are_refused():

@@ -26,8 +26,8 @@ _MASK = (1 << 64) - 1
 _CHUNK = 1 << 16  # bytes hashed per vectorised step: bounds the temporaries (~2 MB)
 _NUMPY = {"i": np.int32, "q": np.int64, "Q": np.uint64}  # array.array typecode -> dtype
 _READ_ONLY = (
-    "This vocabulary is tlwidgets' compact, read-only word list (it keeps 400k words in "
-    "about 10 MB). To add or change words, load with compact=False, or make this one "
+    "This vocabulary is tlwidgets' compact, read-only word list (a few bytes a word instead "
+    "of a Python string and a dict entry each). To add or change words, load with compact=False, or make this one "
     "mutable first: kv.index_to_key = list(kv.index_to_key); "
     "kv.key_to_index = dict(kv.key_to_index)."
 )
@@ -215,8 +215,8 @@ class WordList(Sequence[str]):
     def lookup(self, words: Sequence[str]) -> np.ndarray:
         """Rows of many words at once (``-1`` for those not in the list), vectorised."""
         encoded = [w.encode("utf-8", "surrogatepass") for w in words]
-        if not encoded:
-            return np.zeros(0, dtype=np.int64)
+        if not encoded or not len(self):
+            return np.full(len(encoded), -1, dtype=np.int64)
         qbounds = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(w) for w in encoded], out=qbounds[1:])
         shift = np.uint64(self._shift)
