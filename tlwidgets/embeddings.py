@@ -624,10 +624,13 @@ def continue_training(
     wv = model.wv
     # gensim#3094: vectors_lockf starts with length 1; give every word its own entry.
     wv.vectors_lockf = np.ones(len(wv), dtype=np.float32)
-    imported = [w for w in wv.index_to_key if w in pretrained.key_to_index]
-    new_words = [w for w in wv.index_to_key if w not in pretrained.key_to_index]
-    rows = np.array([wv.key_to_index[w] for w in imported], dtype=np.int64)
-    source = np.array([pretrained.key_to_index[w] for w in imported], dtype=np.int64)
+    domain_words = list(wv.index_to_key)
+    found = _rows(pretrained, domain_words)  # the pretrained row of each domain word, or -1
+    shared = found >= 0
+    imported = [w for w, ok in zip(domain_words, shared.tolist(), strict=True) if ok]
+    new_words = [w for w, ok in zip(domain_words, shared.tolist(), strict=True) if not ok]
+    rows = np.flatnonzero(shared)  # a Word2Vec vocabulary's row is its index_to_key position
+    source = found[shared]
     before = pretrained.vectors[source].astype(np.float32)
     wv.vectors[rows] = before
     if lock:
