@@ -325,6 +325,8 @@ def resolve(
             ).replace("  ", " ")
             warnings.warn(notice, stacklevel=2)
             return Resolved(asset, sub.path, "standin", notice)
+    if isinstance(failure, AssetNotFoundError):
+        raise failure  # fetch already said where it looked, why it failed and what to do
     raise AssetNotFoundError(_missing_message(asset, failure)) from failure
 
 
