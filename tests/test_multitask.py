@@ -265,6 +265,12 @@ def test_glove_initialisation(vocab):
     assert first[0] == "the"
     np.testing.assert_allclose(matrix[2], np.asarray(first[1:], dtype="float32"))
     assert not matrix[0].any()
+    from tlwidgets.embeddings import load_vectors
+
+    same, _ = mt.glove_matrix(v, load_vectors(path))  # loaded vectors serve as well as a file
+    np.testing.assert_array_equal(same, matrix)
+    with pytest.raises(ValueError, match="50-d, not 100-d"):
+        mt.glove_matrix(v, path, dim=100)
     model, _ = small_model(v, ("pos",), embeddings=matrix, train_embeddings=False)
     layer = model.trunk.get_layer("word_embedding")
     np.testing.assert_allclose(layer.embeddings.numpy(), matrix)

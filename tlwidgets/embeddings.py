@@ -46,6 +46,7 @@ __all__ = [
     "detect_format",
     "evaluate_analogies",
     "evaluate_similarity",
+    "find_rows",
     "load_vectors",
     "nearest",
     "project_2d",
@@ -384,8 +385,8 @@ def nearest(kv: KeyedVectors, word: str, topn: int = 10) -> list[tuple[str, floa
     return [(w, float(s)) for w, s in kv.most_similar(word, topn=topn)]
 
 
-def _rows(kv: KeyedVectors, words: Sequence[str]) -> np.ndarray:
-    """The row of each word, -1 where it is missing (vectorised for a compact vocabulary)."""
+def find_rows(kv: KeyedVectors, words: Sequence[str]) -> np.ndarray:
+    """The row of each word in ``kv.vectors``, -1 where it is missing (vectorised when compact)."""
     index = kv.key_to_index
     if hasattr(index, "lookup"):
         return index.lookup(words)
@@ -523,7 +524,7 @@ def evaluate_analogies(
         total = len(questions)
     n = min(restrict_vocab, len(kv))
     asked = sorted({w for _, words in questions for w in words})
-    index = {w: i for w, i in zip(asked, _rows(kv, asked).tolist(), strict=True) if 0 <= i < n}
+    index = {w: i for w, i in zip(asked, find_rows(kv, asked).tolist(), strict=True) if 0 <= i < n}
     unit = kv.vectors[:n].astype(np.float32)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     rows, names = [], []
@@ -625,7 +626,7 @@ def continue_training(
     # gensim#3094: vectors_lockf starts with length 1; give every word its own entry.
     wv.vectors_lockf = np.ones(len(wv), dtype=np.float32)
     domain_words = list(wv.index_to_key)
-    found = _rows(pretrained, domain_words)  # the pretrained row of each domain word, or -1
+    found = find_rows(pretrained, domain_words)  # the pretrained row of each domain word, or -1
     shared = found >= 0
     imported = [w for w, ok in zip(domain_words, shared.tolist(), strict=True) if ok]
     new_words = [w for w, ok in zip(domain_words, shared.tolist(), strict=True) if not ok]

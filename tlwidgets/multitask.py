@@ -288,27 +288,29 @@ def batches(data: Encoded, batch_size: int, *, shuffle: bool = False,
 # --------------------------------------------------------------------------- model
 
 
-def glove_matrix(vocab: Vocabulary, path, *, dim: int | None = None,
+def glove_matrix(vocab: Vocabulary, vectors, *, dim: int | None = None,
                  seed: int = 0) -> tuple[np.ndarray, float]:
-    """Embedding matrix for ``vocab`` from a GloVe text file, and the share of words found.
+    """Embedding matrix for ``vocab`` from pretrained vectors, and the share of words found.
 
-    Words GloVe lacks get small random vectors; row 0 (padding) is zero.
+    ``vectors`` is a ``KeyedVectors`` or anything :func:`tlwidgets.embeddings.load_vectors`
+    reads (a GloVe file, an asset id). Words it lacks get small random vectors; row 0
+    (padding) is zero.
     """
     from gensim.models import KeyedVectors
 
-    kv = KeyedVectors.load_word2vec_format(str(path), no_header=True)
+    from tlwidgets.embeddings import find_rows, load_vectors
+
+    kv = vectors if isinstance(vectors, KeyedVectors) else load_vectors(vectors)
     dim = dim or kv.vector_size
     if dim != kv.vector_size:
-        raise ValueError(f"{path} holds {kv.vector_size}-d vectors, not {dim}-d.")
+        raise ValueError(f"The vectors are {kv.vector_size}-d, not {dim}-d.")
     rng = np.random.default_rng(seed)
     matrix = rng.normal(0, 0.1, size=(len(vocab), dim)).astype("float32")
     matrix[PAD] = 0
-    found = 0
-    for i, w in enumerate(vocab.words[2:], start=2):
-        if w in kv.key_to_index:
-            matrix[i] = kv[w]
-            found += 1
-    return matrix, found / max(len(vocab) - 2, 1)
+    rows = find_rows(kv, vocab.words[2:])
+    known = rows >= 0
+    matrix[np.flatnonzero(known) + 2] = kv.vectors[rows[known]]
+    return matrix, int(known.sum()) / max(len(vocab) - 2, 1)
 
 
 def glove_vocabulary(sentences: Iterable[Sentence], *, also: Iterable[Sentence] = (),
@@ -324,16 +326,14 @@ def glove_vocabulary(sentences: Iterable[Sentence], *, also: Iterable[Sentence] 
     the matrix small. ``path`` defaults to the course's 50-d GloVe (20,000
     most frequent words, lower-case).
     """
-    if path is None:
-        from tlwidgets import assets
+    from tlwidgets.embeddings import find_rows, load_vectors
 
-        path = assets.resolve("glove-6b-50d-top20k").path
-    with open(path, encoding="utf-8") as fh:
-        glove = {line.split(" ", 1)[0] for line in fh}
+    kv = load_vectors("glove-6b-50d-top20k" if path is None else path)
     sentences = list(sentences)
-    text = {tok.lower() for s in (*sentences, *also) for tok in s.tokens}
-    vocab = Vocabulary.fit(sentences, min_count=min_count, pretrained=text & glove)
-    matrix, found = glove_matrix(vocab, path, seed=seed)
+    text = sorted({tok.lower() for s in (*sentences, *also) for tok in s.tokens})
+    known = {w for w, row in zip(text, find_rows(kv, text).tolist(), strict=True) if row >= 0}
+    vocab = Vocabulary.fit(sentences, min_count=min_count, pretrained=known)
+    matrix, found = glove_matrix(vocab, kv, seed=seed)
     return vocab, matrix, found
 
 
