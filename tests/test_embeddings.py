@@ -142,6 +142,44 @@ def test_text_reader_takes_vec_quirks(tmp_path):
     assert E.load_vectors(blanks, limit=2).index_to_key == ["a", "b"]
 
 
+def test_split_utf8_sequences_are_caught_word_by_word(tmp_path):
+    """A word ending in a lead byte before one starting with a continuation byte."""
+    path = _write_glove(tmp_path / "split.txt", [_row(b"the", 3), _row(b"a\xc3", 3),
+                                                 _row(b"\xa9b", 3)])
+    for compact in (True, False):
+        kv = E.load_vectors(path, compact=compact)
+        assert kv.decode_errors == 2 and kv.index_to_key == ["the", "a\ufffd", "\ufffdb"]
+        assert len(kv.most_similar("the", topn=2)) == 2
+
+
+def test_repeated_words_keep_their_first_row_as_in_gensim(tmp_path):
+    path = _write_glove(tmp_path / "dups.txt", [_row(b"a", 3, 0.1), _row(b"b", 3, 0.2),
+                                                _row(b"a", 3, 0.9), _row(b"c", 3, 0.3)])
+    for compact in (True, False):
+        with pytest.warns(UserWarning, match="1 words occur more than once.*'a'"):
+            kv = E.load_vectors(path, compact=compact)
+        assert kv.index_to_key == ["a", "b", "c"] and kv.vectors.shape == (3, 3)
+        assert len(kv.key_to_index) == 3
+        np.testing.assert_allclose(kv["a"], [0.1, 0.11, 0.12])
+        np.testing.assert_allclose(kv["c"], [0.3, 0.31, 0.32])
+        assert "a" not in [w for w, _ in kv.most_similar("a")]
+
+
+@pytest.mark.filterwarnings("ignore:Adding single vectors")
+def test_norms_follow_added_and_changed_vectors(glove):
+    """Norms are filled a block at a time, and cleared when vectors are added or replaced."""
+    kv = E.load_vectors(glove.source_path, compact=False)
+    assert kv.norms is None  # filled by the first query, not by loading
+    kv.most_similar("cat")
+    np.testing.assert_allclose(kv.norms, np.linalg.norm(kv.vectors, axis=1), rtol=1e-6)
+    kv.add_vector("brandnewword", kv["cat"] * 2)
+    assert kv.most_similar("brandnewword", topn=1)[0][0] == "cat"
+    kv["dog"] = kv["dog"] * 10
+    assert max(s for _, s in kv.most_similar("cat", topn=5)) <= 1 + 1e-6
+    matrix = np.ones((5, 2), np.float32)
+    assert E._shrink(matrix, 3) is matrix and matrix.shape == (3, 2)  # no copy
+
+
 def test_truncated_and_damaged_text_files_say_where(tmp_path):
     short = tmp_path / "short.vec"
     short.write_bytes(b"5 3\n" + _row(b"a", 3) + _row(b"b", 3))

@@ -51,8 +51,15 @@ def test_lookups_match_a_dict_first_occurrence_wins(words):
     assert words.lookup(batch).tolist() == [rows.get(w, -1) for w in batch]
     assert words.lookup([]).shape == (0,)
     assert words.index("zebra") == 8
-    with pytest.raises(ValueError):
-        words.index("nope")
+    assert words.index("the", 1) == WORDS.index("the", 1) == 7  # a repeat, as list.index
+    assert words.index("the", -4) == 7
+    for word, start, stop in (("nope", 0, None), ("the", 8, None), ("zebra", 0, 8)):
+        with pytest.raises(ValueError):
+            words.index(word, start, stop)
+    assert words.lookup(["the", 3, None, b"the"]).tolist() == [0, -1, -1, -1]
+    # the mapping has one key a word: repeats are not counted or listed twice
+    assert len(words.mapping) == len(set(WORDS)) and list(words.mapping) == list(rows)
+    assert words.repeats.tolist() == [7]
 
 
 def test_vectorised_hash_matches_the_scalar_one():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
+import warnings
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ def load_vectors(
             words, matrix, errors = _read_npy_folder(path, limit)
         else:
             words, matrix, errors = _read_text(path, header=fmt == "word2vec", limit=limit)
-        kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
+        words, matrix = _drop_repeats(path, words, matrix)
+        kv = WordVectors(matrix.shape[1], count=0, dtype=np.float32)
         kv.vectors = matrix
         if compact:
             kv.index_to_key, kv.key_to_index = words, words.mapping
@@ -189,19 +191,60 @@ def load_vectors(
             except (ValueError, EOFError) as exc:
                 raise ValueError(f"{path} is a damaged word2vec binary file: {exc}") from exc
         kv.decode_errors = sum("\ufffd" in w for w in kv.index_to_key)
-    kv.norms = _row_norms(kv.vectors)
     kv.notice = notice
     kv.source_path = path
     return kv
 
 
-def _row_norms(matrix: np.ndarray, block: int = 16_384) -> np.ndarray:
-    """Each row's length, a block at a time.
+class WordVectors(KeyedVectors):
+    """gensim's ``KeyedVectors``, with the row norms computed a block at a time.
 
-    gensim fills ``kv.norms`` on the first similarity query with
+    gensim fills ``norms`` on the first similarity query with
     ``np.linalg.norm(vectors, axis=1)``, whose temporary is a second copy of the
-    whole matrix; computed here, the first query costs next to nothing.
+    whole matrix: for 400k GloVe words that alone doubles what loading cost.
+    Adding words clears the norms, so they are never stale in length.
     """
+
+    def fill_norms(self, force: bool = False) -> None:
+        if self.norms is None or force or len(self.norms) != len(self.vectors):
+            self.norms = _row_norms(self.vectors)
+
+    def add_vectors(self, *args, **kwargs):
+        result = super().add_vectors(*args, **kwargs)
+        self.norms = None
+        return result
+
+
+def _drop_repeats(path: Path, words: WordList, matrix: np.ndarray) -> tuple[WordList, np.ndarray]:
+    """Keep only the first row of a word that occurs twice, as gensim's readers do."""
+    repeats = words.repeats
+    if not len(repeats):
+        return words, matrix
+    warnings.warn(f"{path}: {len(repeats):,} words occur more than once; keeping the first "
+                  f"row of each (e.g. {words[int(repeats[0])]!r}).", stacklevel=3)
+    keep = np.ones(len(words), dtype=bool)
+    keep[repeats] = False
+    kept = np.flatnonzero(keep)
+    for start in range(0, len(kept), 16_384):  # move rows up a block at a time, in place
+        rows = kept[start : start + 16_384]
+        matrix[start : start + len(rows)] = matrix[rows]
+    matrix = _shrink(matrix, len(kept))
+    return WordList.from_words(words[int(k)] for k in kept), matrix
+
+
+def _shrink(matrix: np.ndarray, rows: int) -> np.ndarray:
+    """The first ``rows`` rows, reallocated in place (a slice's copy would double the peak)."""
+    if rows == len(matrix):
+        return matrix
+    try:
+        matrix.resize((rows, matrix.shape[1]), refcheck=False)
+    except ValueError:  # not the owner of its memory (a view): copying is all that is left
+        matrix = matrix[:rows].copy()
+    return matrix
+
+
+def _row_norms(matrix: np.ndarray, block: int = 16_384) -> np.ndarray:
+    """Each row's length, a block at a time (no temporary the size of the matrix)."""
     norms = np.empty(len(matrix), dtype=matrix.dtype)
     for start in range(0, len(matrix), block):
         part = matrix[start : start + block]
@@ -243,10 +286,12 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
         else:
             start = fh.tell()
             probe = next((line for line in fh if line.strip()), b"")
-            dim = len(probe.split()) - 1
+            dim = len(probe.partition(b" ")[2].split())  # rows are read the same way
             fh.seek(start)
             rows = promised = _count_lines(fh, limit)
             fh.seek(start)
+        if dim < 1:
+            raise ValueError(f"{path}: the first vector has no numbers; is this a vectors file?")
         if limit is not None:
             rows = min(rows, limit)
         matrix = np.empty((rows, dim), dtype=np.float32)
@@ -275,8 +320,8 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
             matrix[row : row + len(values)] = block
             row += len(values)
             joined = b"".join(words)
-            try:
-                joined.decode("utf-8")
+            try:  # the newlines keep a word's stray bytes from completing its neighbour's
+                b"\n".join(words).decode("utf-8")
             except UnicodeDecodeError:
                 fixed = [w.decode("utf-8", "replace").encode("utf-8") for w in words]
                 errors += sum(a != b for a, b in zip(words, fixed, strict=True))
@@ -288,7 +333,7 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
         if header:
             raise ValueError(f"{path} ends early: its header promises {promised:,} vectors but "
                              f"it holds {row:,}. The file is truncated; download it again.")
-        matrix = matrix[:row].copy()  # blank lines were counted; rare, so the copy is too
+        matrix = _shrink(matrix, row)  # blank lines were counted
     if row == 0:
         raise ValueError(f"{path} holds no vectors.")
     text = b"".join(chunks)

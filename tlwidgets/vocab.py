@@ -132,10 +132,15 @@ class WordList(Sequence[str]):
         return self.find(word) >= 0
 
     def index(self, word: str, start: int = 0, stop: int | None = None) -> int:
+        start, stop, _ = slice(start, stop).indices(len(self))
         k = self.find(word)
-        if k < 0 or k < start or (stop is not None and k >= stop):
-            raise ValueError(f"{word!r} is not in the word list")
-        return k
+        if start <= k < stop:
+            return k
+        if 0 <= k < start:  # a repeat may lie in range: look there, as list.index does
+            for i in range(start, stop):
+                if self._word(i) == word:
+                    return i
+        raise ValueError(f"{word!r} is not in the word list")
 
     def count(self, word: str) -> int:
         return sum(w == word for w in self) if word in self else 0
@@ -214,7 +219,9 @@ class WordList(Sequence[str]):
 
     def lookup(self, words: Sequence[str]) -> np.ndarray:
         """Rows of many words at once (``-1`` for those not in the list), vectorised."""
-        encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+        # b"\xff" is never valid UTF-8, so a non-str query matches no stored word
+        encoded = [w.encode("utf-8", "surrogatepass") if isinstance(w, str) else b"\xff"
+                   for w in words]
         if not encoded or not len(self):
             return np.full(len(encoded), -1, dtype=np.int64)
         qbounds = np.zeros(len(encoded) + 1, dtype=np.int64)
@@ -236,6 +243,26 @@ class WordList(Sequence[str]):
             else:  # another word shares the hash prefix: walk the run
                 rows[j] = self._find(key, int(prefix[j]))
         return rows
+
+    @cached_property
+    def repeats(self) -> np.ndarray:
+        """Rows whose word already stands at an earlier row (lookups give the earlier one)."""
+        keys, shift = self._keys, self._shift
+        mask = (1 << shift) - 1
+        prefix = keys >> np.uint64(shift)
+        found = []
+        for i in (np.flatnonzero(prefix[1:] == prefix[:-1]) + 1).tolist():
+            row = int(keys[i]) & mask
+            word, j = self._span(row), i - 1
+            while j >= 0 and prefix[j] == prefix[i]:  # earlier rows of the same hash prefix
+                if self._span(int(keys[j]) & mask) == word:
+                    found.append(row)
+                    break
+                j -= 1
+        return np.array(sorted(found), dtype=np.int64)
+
+    def _span(self, k: int) -> bytes:
+        return self._data[self._bounds[k] : self._bounds[k + 1]]
 
     @cached_property
     def mapping(self) -> WordIndex:
@@ -282,10 +309,14 @@ class WordIndex(Mapping[str, int]):
         return self.words.find(word) >= 0
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.words)
+        repeats = self.words.repeats
+        if not len(repeats):
+            return iter(self.words)
+        skip = set(repeats.tolist())
+        return (w for i, w in enumerate(self.words) if i not in skip)
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self.words) - len(self.words.repeats)
 
     def lookup(self, words: Sequence[str]) -> np.ndarray:
         """Rows of many words at once, ``-1`` for missing ones (see :meth:`WordList.lookup`)."""
