@@ -175,8 +175,19 @@ class Lab:
                 break
             page.keyboard.press("Escape")
             page.wait_for_timeout(500)
+        executed = """() => [...document.querySelectorAll('.jp-InputPrompt')]
+            .filter(p => /\\[\\d+\\]/.test(p.textContent)).length"""
+        before = page.evaluate(executed)
         item.first.click()
-        self.page.wait_for_timeout(500)
+        # Wait for the run to start (a queued [*] cell, or more numbered prompts) before
+        # waiting for idle: on a loaded machine the click can take seconds to land, and
+        # the kernel looks idle until it does.
+        page.wait_for_function(
+            f"""(before) => document.querySelector('.jp-InputPrompt') &&
+                ([...document.querySelectorAll('.jp-InputPrompt')]
+                    .some(p => p.textContent.includes('[*]')) || ({executed})() > before)""",
+            arg=before, timeout=120_000, polling=100,
+        )
         self.wait_idle(timeout=timeout)
         errors = self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
