@@ -23,6 +23,7 @@ __all__ = ["WordIndex", "WordList"]
 
 _P = 0x100000001B3  # the 64-bit FNV prime, as the multiplier of a polynomial hash
 _MASK = (1 << 64) - 1
+_M1, _M2 = 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53  # MurmurHash3 fmix64 multipliers
 _CHUNK = 1 << 16  # bytes hashed per vectorised step: bounds the temporaries (~2 MB)
 _NUMPY = {"i": np.int32, "q": np.int64, "Q": np.uint64}  # array.array typecode -> dtype
 _READ_ONLY = (
@@ -40,11 +41,29 @@ def _to_array(typecode: str, values: np.ndarray) -> array:
     return out
 
 
+def _mix(h):
+    """MurmurHash3's 64-bit finaliser: spreads every input bit over the high bits the
+    lookup keys keep (a bare polynomial hash leaves short words' high bits all alike).
+    Works on a Python int and, wrapping, on a uint64 array."""
+    if isinstance(h, np.ndarray):
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(_M1)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(_M2)
+        h ^= h >> np.uint64(33)
+        return h
+    h ^= h >> 33
+    h = (h * _M1) & _MASK
+    h ^= h >> 33
+    h = (h * _M2) & _MASK
+    return h ^ (h >> 33)
+
+
 def _hash_one(word: bytes) -> int:
     h = 0
     for byte in word:
         h = (h * _P + byte) & _MASK
-    return h
+    return _mix(h)
 
 
 def _hash_spans(data: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -53,8 +72,7 @@ def _hash_spans(data: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     out = np.zeros(n, dtype=np.uint64)
     if n == 0:
         return out
-    lengths = np.diff(bounds)
-    longest = int(lengths.max())
+    longest = max(int(np.diff(bounds[i : i + _CHUNK + 1]).max()) for i in range(0, n, _CHUNK))
     powers = np.ones(longest + 1, dtype=np.uint64)  # P**k mod 2**64 (uint64 arithmetic wraps)
     if longest:
         powers[1:] = np.cumprod(np.full(longest, _P, dtype=np.uint64))
@@ -64,13 +82,14 @@ def _hash_spans(data: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         last = max(first + 1, int(np.searchsorted(bounds, int(bounds[first]) + _CHUNK, "right")) - 1)
         last = min(last, n)
         lo, hi = int(bounds[first]), int(bounds[last])
-        lens = lengths[first:last]
+        lens = np.diff(bounds[first : last + 1])
         if hi > lo:
             ends = np.repeat(bounds[first + 1 : last + 1], lens)
             weights = powers[ends - 1 - np.arange(lo, hi)]
             terms = data[lo:hi].astype(np.uint64) * weights
             filled = lens > 0
             out[first:last][filled] = np.add.reduceat(terms, bounds[first:last][filled] - lo)
+        out[first:last] = _mix(out[first:last])  # a chunk at a time: no full-size temporary
         first = last
     return out
 
@@ -248,13 +267,17 @@ class WordList(Sequence[str]):
     def repeats(self) -> np.ndarray:
         """Rows whose word already stands at an earlier row (lookups give the earlier one)."""
         keys, shift = self._keys, self._shift
-        mask = (1 << shift) - 1
-        prefix = keys >> np.uint64(shift)
+        mask, step = (1 << shift) - 1, np.uint64(shift)
+        shared = []  # positions whose hash prefix equals the one before (compared in chunks)
+        for start in range(1, len(keys), _CHUNK):
+            stop = min(start + _CHUNK, len(keys))
+            same = (keys[start:stop] >> step) == (keys[start - 1 : stop - 1] >> step)
+            shared.extend((np.flatnonzero(same) + start).tolist())
         found = []
-        for i in (np.flatnonzero(prefix[1:] == prefix[:-1]) + 1).tolist():
-            row = int(keys[i]) & mask
+        for i in shared:
+            prefix, row = int(keys[i]) >> shift, int(keys[i]) & mask
             word, j = self._span(row), i - 1
-            while j >= 0 and prefix[j] == prefix[i]:  # earlier rows of the same hash prefix
+            while j >= 0 and int(keys[j]) >> shift == prefix:  # earlier rows, same prefix
                 if self._span(int(keys[j]) & mask) == word:
                     found.append(row)
                     break
