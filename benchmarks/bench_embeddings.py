@@ -153,7 +153,7 @@ def _load_rows(source: str, mode: str, label: str, target: bool = True) -> list[
          "unit": "MB"},
         {"metric": f"load {label}: peak / raw matrix ({m / mb:.1f} MB), fresh process",
          "value": cold["peak"] / m, "unit": "x", **check(cold["peak"] / m)},
-        {"metric": f"load {label}: first most_similar (builds the lookup index)",
+        {"metric": f"load {label}: first most_similar (fills the norms)",
          "value": cold["query"], "unit": "s"},
         {"metric": f"load {label}: peak / raw matrix, load + first query, fresh process",
          "value": cold["peak_used"] / m, "unit": "x"},
