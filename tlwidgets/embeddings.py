@@ -141,7 +141,7 @@ def load_vectors(
     full is 400,000 x 50 floats (80 MB); ``limit=100_000`` keeps a quarter.
     Text and package vectors are read straight into one float32 matrix, and
     with ``compact=True`` their words into a :class:`~tlwidgets.vocab.WordList`
-    (10 MB instead of gensim's 55 MB of Python strings and dict for 400k words):
+    (7 MB instead of gensim's 50 MB of Python strings and dict for 400k words):
     every ``KeyedVectors`` query works, but adding words needs ``compact=False``.
     Facebook ``.bin`` files return ``FastTextKeyedVectors``, which build vectors
     for unseen words from subwords. Undecodable bytes in words are replaced and

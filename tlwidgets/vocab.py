@@ -1,7 +1,7 @@
 """A compact, read-only vocabulary for large word-vector files.
 
 gensim keeps a vocabulary as a Python list of ``str`` plus a ``dict`` of word ->
-row: for GloVe's 400,000 words that is about 55 MB beside an 80 MB matrix. A
+row: for GloVe's 400,000 words that is about 50 MB beside a 76 MB matrix. A
 :class:`WordList` keeps the same words as one UTF-8 buffer with their offsets,
 and looks them up through sorted 64-bit hashes: about 7 MB, built in a
 tenth of a second. It is a ``Sequence[str]`` (gensim's ``index_to_key``) and its
