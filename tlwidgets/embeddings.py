@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
-from tlwidgets.vocab import WordList
+from tlwidgets.vocab import WordList, lookup_rows
 
 __all__ = [
     "FORMATS",
@@ -172,10 +172,8 @@ def load_vectors(
         if compact:
             kv.index_to_key, kv.key_to_index = words, words.mapping
         else:
-            kv.index_to_key = list(words)
-            kv.key_to_index = {}
-            for i, w in enumerate(kv.index_to_key):
-                kv.key_to_index.setdefault(w, i)
+            kv.index_to_key = list(words)  # repeats are gone: one row a word
+            kv.key_to_index = {w: i for i, w in enumerate(kv.index_to_key)}
         kv.decode_errors = errors
     else:
         if fmt == "fasttext-bin":
@@ -333,14 +331,13 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
                 raise _bad_line(path, numbered, dim, exc) from None
             matrix[row : row + len(values)] = block
             row += len(values)
-            joined = b"".join(words)
             try:  # the newlines keep a word's stray bytes from completing its neighbour's
                 b"\n".join(words).decode("utf-8")
             except UnicodeDecodeError:
                 fixed = [w.decode("utf-8", "replace").encode("utf-8") for w in words]
                 errors += sum(a != b for a, b in zip(words, fixed, strict=True))
-                words, joined = fixed, b"".join(fixed)
-            chunks.append(joined)
+                words = fixed
+            chunks.append(b"".join(words))
             base = bounds[-1]
             bounds.extend(base + end for end in accumulate(map(len, words)))
     if row < rows:
@@ -416,7 +413,7 @@ def _arrow_words(strings) -> WordList:
     ends = np.frombuffer(offsets, dtype=offset_type, count=n + 1, offset=skip)
     lo, hi = int(ends[0]), int(ends[-1])
     text = data.to_pybytes()[lo:hi] if data is not None else b""
-    return WordList(text, ends.astype(np.int64) - lo)
+    return WordList(text, ends - lo)
 
 
 def _truncate(kv: KeyedVectors, limit: int) -> KeyedVectors:
@@ -449,10 +446,7 @@ def nearest(kv: KeyedVectors, word: str, topn: int = 10) -> list[tuple[str, floa
 
 def find_rows(kv: KeyedVectors, words: Sequence[str]) -> np.ndarray:
     """The row of each word in ``kv.vectors``, -1 where it is missing (vectorised when compact)."""
-    index = kv.key_to_index
-    if hasattr(index, "lookup"):
-        return index.lookup(words)
-    return np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
+    return lookup_rows(kv.key_to_index, words)
 
 
 def _has_subwords(kv: KeyedVectors) -> bool:

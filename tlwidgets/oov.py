@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tlwidgets.vocab import lookup_rows
+
 __all__ = [
     "STOP_WORDS",
     "Corpus",
@@ -240,12 +242,8 @@ def oov_report(
     words = list(counts)
     freq = np.fromiter(counts.values(), dtype=np.int64, count=len(words))
     missing = size + 1
-    if hasattr(ranks, "lookup"):  # a compact WordIndex looks many words up at once
-        rank = ranks.lookup(words)
-        rank[rank < 0] = missing
-    else:
-        rank = np.fromiter((ranks.get(w, missing) for w in words), dtype=np.int64,
-                           count=len(words))
+    rank = lookup_rows(ranks, words)
+    rank[rank < 0] = missing
     stop = frozenset(stop_words)
     content = np.fromiter((w not in stop for w in words), dtype=bool, count=len(words))
     covered = rank < missing

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["WordIndex", "WordList"]
+__all__ = ["WordIndex", "WordList", "lookup_rows"]
 
 _P = 0x100000001B3  # the 64-bit FNV prime, as the multiplier of a polynomial hash
 _MASK = (1 << 64) - 1
@@ -352,3 +352,11 @@ class WordIndex(Mapping[str, int]):
         raise TypeError(_READ_ONLY)
 
     __setitem__ = __delitem__ = _refuse
+
+
+def lookup_rows(index: Mapping[str, int], words: Sequence[str]) -> np.ndarray:
+    """``index[w]`` for each word, -1 where it is missing: vectorised for a
+    :class:`WordIndex`, one ``get`` a word for any other mapping (a dict)."""
+    if isinstance(index, WordIndex):
+        return index.lookup(words)
+    return np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
