@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from tlwidgets import assets
 
@@ -43,8 +44,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         else:
             print(f"ok       {asset_id}  ({got.source}: {got.path})")
     if failed:
-        print(f"{failed} of {len(dict.fromkeys(ids))} assets failed; the others are ready.",
-              file=sys.stderr)
+        total = len(dict.fromkeys(ids))
+        rest = "; the others are ready" if failed < total else ""
+        print(f"{failed} of {total} assets failed{rest}.", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -61,20 +63,24 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_json(report) -> dict:
+    """The doctor's report as plain data (``doctor --json``)."""
+    rows = [{"id": r.asset.id, "state": r.state, "path": str(r.path) if r.path else None,
+             "fix": r.fix} for r in report.assets]
+    cache = {"path": report.cache_dir, "usable": report.cache_problem is None,
+             "problem": report.cache_problem}
+    left = [{"path": str(i.path), "kind": i.kind, "bytes": i.size, "stale": i.stale,
+             "why": i.why} for i in report.leftovers]
+    return {"device": report.device.as_dict(), "assets": rows, "cache": cache,
+            "leftovers": left, "ready": report.ready, "fixes": report.fixes}
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from tlwidgets.doctor import diagnose, format_report
 
     report = diagnose(pack=args.pack)
     if args.json:
-        rows = [{"id": r.asset.id, "state": r.state, "path": str(r.path) if r.path else None,
-                 "fix": r.fix} for r in report.assets]
-        cache = {"path": report.cache_dir, "usable": report.cache_problem is None,
-                 "problem": report.cache_problem}
-        left = [{"path": str(i.path), "kind": i.kind, "bytes": i.size, "stale": i.stale,
-                 "why": i.why} for i in report.leftovers]
-        print(json.dumps({"device": report.device.as_dict(), "assets": rows, "cache": cache,
-                          "leftovers": left, "ready": report.ready, "fixes": report.fixes},
-                         indent=2, default=str))
+        print(json.dumps(report_json(report), indent=2, default=str))
     else:
         print(format_report(report))
     return 1 if args.strict and not report.ready else 0
@@ -100,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pack", choices=list(assets.PACKS))
     p.set_defaults(func=_cmd_list)
     args = parser.parse_args(argv)
-    return args.func(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _say  # notices and warnings as one plain line each
+        return args.func(args)
+
+
+def _say(message, category, filename, lineno, file=None, line=None) -> None:
+    from tlwidgets.notices import Notice
+
+    label = "note" if issubclass(category, Notice) else "warning"
+    print(f"{label}: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
