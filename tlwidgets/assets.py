@@ -74,6 +74,7 @@ __all__ = [
     "registered",
     "reject",
     "resolve",
+    "tagged_prefix",
 ]
 
 DATA_ENV = "TLWIDGETS_DATA"
@@ -137,7 +138,11 @@ def data_dirs(*, warn: bool = True) -> list[Path]:
         if not part.strip():
             continue
         path = Path(part).expanduser()
-        if path.is_dir():
+        try:
+            usable = path.is_dir()
+        except OSError:  # e.g. inside a folder we may not enter
+            usable = False
+        if usable:
             found.append(path)
         elif warn:
             warnings.warn(
@@ -180,8 +185,11 @@ def cache_status() -> CacheStatus:
     """Check the cache folder without changing anything (it may not exist yet)."""
     root = cache_dir()
     existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as exc:
+        return CacheStatus(root, f"{existing} cannot be examined ({exc.strerror or exc})")
     problem = None
     if existing == root and not root.is_dir():
         problem = f"{root} ({CACHE_ENV} or the default) is a file, not a folder"
@@ -583,16 +591,17 @@ class Leftover:
     why: str
 
 
-_TAG = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[^.]*$")
+_TAG = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.")
 
 
 def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
 
 
-def _process_tag() -> str:
-    """``HOST-PID``, put in temporary names so that a dead owner can be recognised."""
-    return f"{_host_tag()}-{os.getpid()}"
+def tagged_prefix(name: str) -> str:
+    """``NAME.HOST-PID.``: a prefix for temporary files (``tempfile.mkstemp(prefix=...)``)
+    that lets :func:`describe_leftover` tell when their process is gone."""
+    return f"{name}.{_host_tag()}-{os.getpid()}."
 
 
 def _pid_alive(pid: int) -> bool | None:
@@ -804,7 +813,7 @@ def _download_into(asset: Asset, root: Path, limits: Limits, *, force: bool,
     partial = root / _PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
     clear_leftovers()  # what killed fetches left behind, once stale
-    prefix = f"{Path(asset.path).name}.{_process_tag()}."
+    prefix = tagged_prefix(Path(asset.path).name)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, dir=partial)
     tmp = Path(tmp_name)
     try:

@@ -27,7 +27,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -256,9 +255,28 @@ def probe(urls: Iterable[str], timeout: float) -> dict[str, str]:
                 return None
         except DownloadError as exc:
             return None if exc.answered else str(exc)
+        except Exception:  # anything else: let the download itself report it
+            return None
 
     if not by_host:
         return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(by_host))) as pool:
-        answers = dict(zip(by_host, pool.map(ask, by_host.values()), strict=True))
-    return {host: why for host, why in answers.items() if why is not None}
+    answers: dict[str, str | None] = {}
+
+    def run(host: str, url: str) -> None:
+        answers[host] = ask(url)
+
+    # Daemon threads, waited for at most ``timeout`` in all: a name lookup that hangs
+    # (which no socket timeout bounds) neither delays the answer nor the exit.
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in by_host.items()]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + timeout + 0.5
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    silent = {}
+    for host in by_host:
+        if host not in answers:  # still waiting (a name lookup, a handshake)
+            silent[host] = f"{host} did not answer within {timeout:g} s"
+        elif answers[host] is not None:
+            silent[host] = answers[host]
+    return silent
