@@ -544,9 +544,10 @@ def _usual_mode(path: Path | str, *, folder: bool = False) -> None:
 
 
 @contextmanager
-def _atomic_open(target: Path):
+def _atomic_open(target: Path, *, tmp_dir: Path | None = None, prefix: str | None = None):
+    """Write ``target`` through a temporary file (in ``tmp_dir``, on the same disk)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=prefix or target.name + ".", dir=tmp_dir or target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -885,7 +886,8 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
         os.replace(tmp, target)
         return
     if asset.archive == "gzip":
-        with gzip.open(tmp, "rb") as src, _atomic_open(target) as dst:
+        with gzip.open(tmp, "rb") as src, _atomic_open(target, tmp_dir=partial,
+                                                        prefix=prefix) as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
         return
     with zipfile.ZipFile(tmp) as zf:
@@ -907,7 +909,8 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         else:
-            with zf.open(asset.member) as src, _atomic_open(target) as dst:
+            with zf.open(asset.member) as src, _atomic_open(target, tmp_dir=partial,
+                                                             prefix=prefix) as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)
 
 
