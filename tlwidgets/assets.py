@@ -92,7 +92,14 @@ Source = Literal["data", "cache", "package", "download", "standin"]
 
 
 class AssetError(LookupError):
-    """An asset could not be provided; the message says what to do."""
+    """An asset could not be provided; the message says what to do.
+
+    ``cause`` is the reason alone, in a few words (for notices), when known.
+    """
+
+    def __init__(self, message: str, *, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 class UnknownAssetError(AssetError):
@@ -429,7 +436,8 @@ def resolve(
     if standin and asset.standin:
         sub = locate(asset.standin)
         if sub is not None:
-            why = f" ({_first_sentence(failure)})" if failure is not None else ""
+            cause = getattr(failure, "cause", None)
+            why = f" ({cause})" if cause else ""
             text = (
                 f"Stand-in: {asset.id!r} ({asset.title}) is not available here{why}, so "
                 f"{sub.asset.id!r} ({sub.asset.title}) is used instead. {asset.standin_note} "
@@ -441,12 +449,6 @@ def resolve(
     if isinstance(failure, AssetNotFoundError):
         raise failure  # fetch already said where it looked, why it failed and what to do
     raise AssetNotFoundError(_missing_message(asset, failure)) from failure
-
-
-def _first_sentence(exc: Exception) -> str:
-    text = str(exc)
-    cause = text.split("Download failed: ", 1)[-1] if "Download failed: " in text else text
-    return cause.split(". ")[0].rstrip(".")
 
 
 def fetch_command(asset: Asset | str) -> str:
@@ -718,7 +720,7 @@ def _fetch(asset: Asset, *, force: bool, progress: bool, retry: bool,
     except ValueError as exc:
         raise AssetNotFoundError(
             f"Asset {asset.id!r} was not fetched: {exc} ({TIMEOUT_ENV} bounds each read, "
-            f"{DEADLINE_ENV} the whole download.)"
+            f"{DEADLINE_ENV} the whole download.)", cause=str(exc).split(";")[0]
         ) from None
     host = urllib.parse.urlsplit(asset.url).netloc
     if retry:
@@ -730,13 +732,14 @@ def _fetch(asset: Asset, *, force: bool, progress: bool, retry: bool,
             raise AssetNotFoundError(_missing_message(asset, (
                 f"{host} was not asked again: it did not answer {age:.0f} s ago ({why}); "
                 f"it is asked again after {_SKIP_HOST_FOR - age:.0f} s more, and "
-                f"`tlwidgets.assets.fetch({asset.id!r})` asks it now")))
+                f"`tlwidgets.assets.fetch({asset.id!r})` asks it now")),
+                cause=f"{host} did not answer {age:.0f} s ago")
     status = cache_status()
     if not status.usable:
         raise CacheError(
             f"Asset {asset.id!r} ({asset.title}) cannot be fetched: the cache is unusable: "
-            f"{status.problem}. Fix: {status.fix}; then run `{fetch_command(asset)}`."
-        )
+            f"{status.problem}. Fix: {status.fix}; then run `{fetch_command(asset)}`.",
+            cause=f"the cache is unusable: {status.problem}")
     root = status.path
     try:
         with _asset_lock(root, asset):
@@ -750,7 +753,8 @@ def _fetch(asset: Asset, *, force: bool, progress: bool, retry: bool,
             _unreachable[host] = (time.monotonic(), str(exc))
             exc = DownloadError(f"{exc}; other assets from {host} are not tried for "
                                 f"{_SKIP_HOST_FOR:.0f} s in this session", answered=False)
-        raise AssetNotFoundError(_missing_message(asset, exc)) from None
+        raise AssetNotFoundError(_missing_message(asset, exc),
+                                 cause=str(exc).split(";")[0]) from None
     except OSError as exc:
         raise _local_failure(asset, exc) from exc
     except (zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zipfile.LargeZipFile) as exc:
@@ -782,7 +786,7 @@ def _local_failure(asset: Asset, exc: OSError) -> CacheError:
         cause = f"{type(exc).__name__} while writing {where}: {exc.strerror or exc}"
         fix = f"check the disk, or set {CACHE_ENV} to another folder"
     return CacheError(f"Asset {asset.id!r} ({asset.title}) could not be stored in the cache: "
-                      f"{cause}. Fix: {fix}; then run `{fetch_command(asset)}`.")
+                      f"{cause}. Fix: {fix}; then run `{fetch_command(asset)}`.", cause=cause)
 
 
 @contextmanager
@@ -964,10 +968,15 @@ def fetch_many(ids: Iterable[str], *, force: bool = False,
     for host in hosts:
         _unreachable.pop(host, None)
     for host, why in silent.items():
-        _unreachable[host] = (time.monotonic(), f"{why}, when the pack's hosts were asked")
+        _unreachable[host] = (time.monotonic(), why)
     for asset_id in ids:
         try:
             asset = get_asset(asset_id)
+            host = urllib.parse.urlsplit(asset.url or "").netloc
+            if asset_id in todo and host in silent:
+                raise AssetNotFoundError(_missing_message(
+                    asset, f"{silent[host]} (all hosts were asked first, together)"),
+                    cause=silent[host])
             got = None if asset_id in todo else locate(asset)
             yield asset_id, got or _fetch(asset, force=force, progress=progress, retry=False)
         except AssetError as exc:

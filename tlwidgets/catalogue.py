@@ -132,14 +132,13 @@ _ASSETS = [
         is_dir=True,
         required=("train/cats", "train/dogs", "validation/cats", "validation/dogs"),
         standin="cats-vs-dogs",
-        standin_note="The course's fixture: the same Kaggle photos shrunk to at most 256 px, "
-        "1,000 per class in train/ and in test/ (the tutorial's set has train/ and "
-        "validation/, 1,000 and 500 per class).",
+        standin_note="The same Kaggle photos shrunk to 256 px, in train/ and test/ with 1,000 "
+        "per class (the tutorial's zip has train/ and validation/: 1,000 and 500 per class).",
         kind="images",
     ),
     Asset(
         id="cats-vs-dogs",
-        title="Cats vs dogs, Kaggle photos at most 256 px, 1,000 per class and split (fixture)",
+        title="Cats vs dogs, 1,000 Kaggle photos per class and split, at most 256 px (fixture)",
         path="images/cats_vs_dogs",
         url=None,
         licence="Kaggle Dogs vs. Cats (Asirra) competition terms: research and education use",
