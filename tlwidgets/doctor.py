@@ -129,8 +129,8 @@ def format_report(report: Report) -> str:
     if report.leftovers:
         stale = [item for item in report.leftovers if item.stale]
         total = sum(item.size for item in report.leftovers)
-        lines.append(f"Leftovers: {len(report.leftovers)} temporary files of killed processes "
-                     f"({total / 1e6:.1f} MB), {len(stale)} stale")
+        lines.append(f"Leftovers: {len(report.leftovers)} temporary files ({total / 1e6:.1f} MB), "
+                     f"{len(stale)} stale (their process is gone, or untouched for long)")
         for item in report.leftovers:
             lines.append(f"  [{'stale' if item.stale else 'kept':>8}] {item.kind}: {item.path} "
                          f"({item.size / 1e6:.1f} MB, {item.why})")
