@@ -1,21 +1,28 @@
-"""Measured curves for notebook 01: accuracy vs labelled examples, and vs cut depth.
+"""Learning curves for every domain, and notebook 01's experiments (the depth sweep).
 
-* :func:`learning_curve` -- accuracy as the number of labelled images per class
-  grows, for any "fit on the training subset, predict the test set" method,
-  averaged over a few random subsets.
+* :func:`learning_curve` -- the one learning curve: several methods trained on the
+  same random subsets of the training set, size by size, scored on one test set;
+  tidy records (method, size and its unit, repeat, metric, score), whatever the
+  domain. A *sampler* says what a size counts: :class:`PerClass` (images per
+  class), :class:`Stratified` (examples in total), ``multitask.NerLabels``
+  (NER-labelled sentences); :class:`Fit` turns an estimator into a method.
+  :func:`summarise_curves` gives the mean and spread, :func:`plot_learning_curves`
+  draws them. Domain adapters: :func:`compare_learning_curves` (images, here),
+  ``embedding_classifier.compare_learning_curves`` (text),
+  ``multitask.compare_learning_curves`` (NER).
 * :func:`depth_sweep` -- a Yosinski-style sweep: a linear probe on the pooled
   output of each block of a network, from the first convolutions to the last.
 * :class:`SmallCNN` -- the baseline trained from scratch (scikit-learn API).
-* :class:`ProbeLab` -- features of every candidate layer of a backbone on one
-  train/test split, computed once, then any classifier, layer and training
-  size in milliseconds (what the FeaturiserExplorer widget shows).
+
+``None`` is "all the training data" wherever a size is asked for; 0 is an error.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -23,8 +30,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 __all__ = [
     "CLASSIFIERS",
     "METHODS",
-    "ProbeLab",
+    "Draw",
+    "Fit",
+    "PerClass",
     "SmallCNN",
+    "Stratified",
+    "check_size",
     "compare_learning_curves",
     "depth_sweep",
     "learning_curve",
@@ -33,6 +44,7 @@ __all__ = [
     "pixel_features",
     "plot_depth_sweep",
     "plot_learning_curves",
+    "size_label",
     "summarise_curves",
 ]
 
@@ -63,7 +75,7 @@ def make_classifier(name: str = "logistic regression", *, seed: int = 0):
 def per_class_indices(labels: np.ndarray, per_class: int | None, *, seed: int = 0) -> np.ndarray:
     """Indices of at most ``per_class`` samples of every class (``None``: all), sorted."""
     y = np.asarray(labels)
-    if per_class is None:
+    if check_size(per_class) is None:
         return np.arange(len(y))
     rng = np.random.default_rng(seed)
     keep = [rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)]
@@ -158,68 +170,207 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-# --------------------------------------------------------------------------- curves
+# --------------------------------------------------------------------------- learning curves
+
+Score = float | Mapping[str, float]
+Method = Callable[["Draw"], Score]
 
 
-@dataclass
-class CurvePoint:
-    method: str
-    per_class: int | None
-    n_train: int
-    accuracy: float
-    std: float
-    accuracies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+def check_size(size) -> int | None:
+    """``size`` if it is a training size: a positive whole number, or ``None`` for all."""
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        hint = " (0 no longer means all: write None)" if size == 0 else ""
+        raise ValueError(f"A training size is a positive whole number, or None for all the "
+                         f"training data; got {size!r}{hint}.")
+    return int(size)
 
-    def as_dict(self) -> dict:
-        return {"method": self.method, "per_class": self.per_class, "n_train": self.n_train,
-                "accuracy": self.accuracy, "std": self.std, "accuracies": self.accuracies,
-                "seconds": self.seconds}
+
+def size_label(size: int | None) -> str:
+    """``"all"`` for ``None``, else the number: the column names of a curve's table."""
+    return "all" if size is None else str(size)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One training subset of a learning curve, as a sampler drew it."""
+
+    size: int | None  # in the sampler's unit; None: all the training data
+    seed: int
+    n_train: int  # labelled examples in the subset
+    index: np.ndarray | None = None  # their positions in the training set
+    data: Any = None  # what the sampler built instead of positions (NER: sentences)
+
+
+class PerClass:
+    """Sizes in examples per class: ``size`` random examples of every class.
+
+    A size at or above the smallest class takes every example (``None``, "all").
+    """
+
+    def __init__(self, labels, *, unit: str = "labelled images per class"):
+        self.labels = np.asarray(labels)
+        self.unit = unit
+        counts = np.unique(self.labels, return_counts=True)[1]
+        if len(counts) < 2:
+            raise ValueError(f"A learning curve needs at least two classes; the labels hold "
+                             f"{len(counts)}.")
+        self.n_classes, self.smallest = len(counts), int(counts.min())
+
+    def resolve(self, size: int | None) -> int | None:
+        return None if size is None or size >= self.smallest else size
+
+    def draw(self, size: int | None, seed: int) -> Draw:
+        idx = per_class_indices(self.labels, size, seed=seed)
+        return Draw(size, seed, len(idx), idx)
+
+
+class Stratified:
+    """Sizes in examples in total, drawn with the classes' proportions (``train_test_split``).
+
+    A size above the training set is an error; the whole set is ``None`` ("all").
+    """
+
+    def __init__(self, labels, *, unit: str = "labelled examples"):
+        self.labels = np.asarray(labels)
+        self.unit = unit
+        self.n_classes = len(np.unique(self.labels))
+
+    def resolve(self, size: int | None) -> int | None:
+        if size is not None and size > len(self.labels):
+            raise ValueError(f"The size {size} exceeds the {len(self.labels)} {self.unit} "
+                             "available for training; use smaller sizes, or None for all.")
+        return None if size is None or size == len(self.labels) else size
+
+    def draw(self, size: int | None, seed: int) -> Draw:
+        from sklearn.model_selection import train_test_split
+
+        positions = np.arange(len(self.labels))
+        if size is not None:
+            positions = train_test_split(positions, train_size=size, stratify=self.labels,
+                                         random_state=seed)[0]
+        return Draw(size, seed, len(positions), positions)
+
+
+class Fit:
+    """A learning-curve method: a fresh ``make()`` estimator fitted on the drawn rows of
+    ``X_train``, scored on all of ``X_test`` (the same test set at every size and repeat).
+
+    ``scoring`` is ``"accuracy"`` or any scikit-learn scorer name (``"roc_auc"``); a
+    sequence of names gives one record per metric.
+    """
+
+    def __init__(self, make: Callable[[], Any], X_train, y_train, X_test, y_test, *,
+                 scoring: str | Sequence[str] = "accuracy"):
+        self.make, self.X_train, self.X_test = make, X_train, X_test
+        self.y_train, self.y_test = np.asarray(y_train), np.asarray(y_test)
+        self.scoring = scoring
+
+    def __call__(self, draw: Draw) -> Score:
+        from sklearn.metrics import get_scorer
+
+        model = self.make()
+        model.fit(_take(self.X_train, draw.index), self.y_train[draw.index])
+        names = [self.scoring] if isinstance(self.scoring, str) else list(self.scoring)
+        scores = {n: float(np.mean(model.predict(self.X_test) == self.y_test)) if n == "accuracy"
+                  else float(get_scorer(n)(model, self.X_test, self.y_test)) for n in names}
+        return scores[self.scoring] if isinstance(self.scoring, str) else scores
+
+
+def _take(X, idx):
+    return X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
 
 
 def learning_curve(
-    make_model: Callable[[], object],
-    X_train,
-    y_train,
-    X_test,
-    y_test,
+    methods: Mapping[str, Method],
+    sampler,
     sizes: Sequence[int | None] = (5, 10, 20, 50, None),
     *,
     repeats: int = 3,
     seed: int = 0,
-    method: str = "",
+    repeat_all: bool = False,
+    metric: str = "accuracy",
+    domain: str = "",
+    progress: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Test accuracy vs labelled examples per class (``None`` = all of them).
+    """Test scores of several methods as the labelled training set grows: tidy records.
 
-    For each size, ``repeats`` random per-class subsets of the training set are
-    drawn (one for "all"), a fresh ``make_model()`` is fitted on each and scored
-    on the whole test set. Returns one dict per size: method, per_class,
-    n_train, accuracy (mean), std, accuracies, seconds.
+    ``sampler`` says what a size counts (:class:`PerClass` images, :class:`Stratified`
+    examples, :class:`tlwidgets.multitask.NerLabels` sentences) and draws the training
+    subsets; ``None`` in ``sizes`` is all the training data. For each size, ``repeats``
+    subsets are drawn (seeds ``seed``, ``seed + 1``, ...; "all" once, unless
+    ``repeat_all``: when the methods' own randomness follows the seed) and every method
+    trains on the same subset. A method is a callable ``method(draw)`` returning its
+    score on the test set (named ``metric``) or a dict of scores; :class:`Fit` makes one
+    from an estimator.
+
+    One record per (size, repeat, method, metric): ``domain``, ``method``, ``size``
+    (``None``: all), ``size_unit``, ``n_train``, ``n_classes``, ``repeat``, ``seed``,
+    ``metric``, ``score``, ``seconds`` (the fit and scoring). :func:`summarise_curves`
+    gives the mean and spread.
     """
-    y_train = np.asarray(y_train)
-    y_test = np.asarray(y_test)
-    smallest = int(np.bincount(np.unique(y_train, return_inverse=True)[1]).min())
-    n_classes = len(np.unique(y_train))
+    if not methods:
+        raise ValueError("Give at least one method: {name: callable(draw) -> score}.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive whole number, not {repeats!r}.")
+    plan: list[int | None] = []
+    for size in sizes:  # every size checked before anything trains
+        resolved = sampler.resolve(check_size(size))
+        if resolved not in plan:  # a size that means "all" is measured once
+            plan.append(resolved)
+    if not plan:
+        raise ValueError("Give at least one training size.")
     rows = []
-    for size in sizes:
-        # A size at or above the smallest class is "all" (measured once, reported once).
-        size_eff = None if size is None or size >= smallest else size
-        if size_eff is None and any(r["per_class"] is None for r in rows):
-            continue
-        reps = 1 if size_eff is None else repeats
-        accs, n = [], 0
-        t0 = time.perf_counter()
-        for r in range(reps):
-            idx = per_class_indices(y_train, size_eff, seed=seed + r)
-            n = len(idx)
-            model = make_model()
-            model.fit(_take(X_train, idx), y_train[idx])
-            accs.append(float(np.mean(model.predict(X_test) == y_test)))
-        row = CurvePoint(method, size_eff, n, float(np.mean(accs)), float(np.std(accs)),
-                         accs, time.perf_counter() - t0).as_dict()
-        row["n_classes"] = n_classes
-        rows.append(row)
+    for size in plan:
+        for repeat in range(repeats if size is not None or repeat_all else 1):
+            draw = sampler.draw(size, seed + repeat)
+            for name, method in methods.items():
+                start = time.perf_counter()
+                out = method(draw)
+                seconds = time.perf_counter() - start
+                for m, value in (out.items() if isinstance(out, Mapping) else [(metric, out)]):
+                    row = {"domain": domain, "method": name, "size": size,
+                           "size_unit": sampler.unit, "n_train": int(draw.n_train),
+                           "n_classes": getattr(sampler, "n_classes", None), "repeat": repeat,
+                           "seed": draw.seed, "metric": m, "score": float(value),
+                           "seconds": seconds}
+                    rows.append(row)
+                    if progress is not None:
+                        progress(row)
     return rows
+
+
+def summarise_curves(rows: Sequence[Mapping], *, metric: str | None = None,
+                     ) -> dict[str, dict[int | None, dict]]:
+    """Mean and spread over repeats: ``{method: {size: {"mean", "std", "n", "n_train"}}}``.
+
+    ``std`` is the sample standard deviation (ddof=1; 0 for a single repeat). Sizes
+    keep the curve's order (``None``: all). ``metric`` picks one where the records hold
+    several.
+    """
+    domains = {r["domain"] for r in rows}
+    if len(domains) > 1:
+        raise ValueError(f"The records come from several domains {sorted(domains)}; "
+                         "summarise each domain's records on their own.")
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    if metric is None and len(metrics) > 1:
+        raise ValueError(f"The records hold several metrics {metrics}; choose one with metric=.")
+    if metric is not None and rows and metric not in metrics:
+        raise ValueError(f"No record measures {metric!r}; the records hold {metrics}.")
+    metric = metric or (metrics[0] if metrics else None)
+    groups: dict[str, dict[int | None, list[Mapping]]] = {}
+    for r in rows:
+        if r["metric"] == metric:
+            groups.setdefault(r["method"], {}).setdefault(r["size"], []).append(r)
+    out: dict[str, dict[int | None, dict]] = {}
+    for method, by_size in groups.items():
+        for size, rs in by_size.items():
+            v = [r["score"] for r in rs]
+            out.setdefault(method, {})[size] = {
+                "mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "n": len(v), "n_train": int(round(np.mean([r["n_train"] for r in rs])))}
+    return out
 
 
 METHODS = (
@@ -242,13 +393,14 @@ def compare_learning_curves(
     cnn_image_passes: int = 3000,
     seed: int = 0,
     methods: Sequence[str] = METHODS,
+    domain: str = "",
 ) -> list[dict]:
-    """The four learning curves of notebook 01 on one train/test split.
+    """Notebook 01's learning curves (:data:`METHODS`) on one train/test split of images.
 
-    ``features``: featuriser outputs (train, test); ``pixels``: raw pixels as
-    vectors (train, test), e.g. from :func:`pixel_features`; ``images``: uint8
-    images (train, test) for the CNN trained from scratch. Every method sees
-    the same random per-class subsets (same ``seed``).
+    ``features``: featuriser outputs (train, test); ``pixels``: raw pixels as vectors
+    (train, test), e.g. from :func:`pixel_features`; ``images``: uint8 images (train,
+    test) for the CNN trained from scratch. Sizes count images per class; every method
+    sees the same random subsets. Returns :func:`learning_curve` records.
     """
     plans = {
         "pixels + logistic regression": (lambda: make_classifier("logistic regression"), pixels),
@@ -258,25 +410,13 @@ def compare_learning_curves(
             lambda: make_classifier("logistic regression"), features),
         "featuriser + linear SVM": (lambda: make_classifier("linear SVM", seed=seed), features),
     }
-    rows = []
-    for m in methods:
-        make, (tr, te) = plans[m]
-        rows += learning_curve(make, tr, y_train, te, y_test, sizes, repeats=repeats, seed=seed,
-                               method=m)
-    return rows
-
-
-def _take(X, idx):
-    return X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
-
-
-def summarise_curves(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """{method: {"5": acc, ..., "all": acc}} from learning-curve rows."""
-    out: dict[str, dict[str, float]] = {}
-    for r in rows:
-        key = "all" if r["per_class"] is None else str(r["per_class"])
-        out.setdefault(r["method"], {})[key] = round(r["accuracy"], 4)
-    return out
+    unknown = [m for m in methods if m not in plans]
+    if unknown:
+        raise ValueError(f"Unknown methods {unknown}; choose from {METHODS}.")
+    chosen = {m: Fit(plans[m][0], plans[m][1][0], y_train, plans[m][1][1], y_test)
+              for m in methods}
+    return learning_curve(chosen, PerClass(y_train), sizes, repeats=repeats, seed=seed,
+                          domain=domain)
 
 
 def depth_sweep(
@@ -327,33 +467,37 @@ _STYLES = {
 }
 
 
-def plot_learning_curves(rows: list[dict], ax=None, *, title: str = "", chance: float | None = None):
-    """Accuracy vs labelled images per class (log axis), one line per method."""
+def plot_learning_curves(rows: Sequence[Mapping], ax=None, *, title: str = "",
+                         chance: float | None = None, metric: str | None = None):
+    """Mean score vs training size (log axis), one line per method, the spread as error bars.
+
+    "All" sits at its mean size: its examples per class, or in total.
+    """
     if ax is None:
         from matplotlib.figure import Figure
 
         ax = Figure(figsize=(6, 4)).subplots()
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    for m in methods:
-        pts = [r for r in rows if r["method"] == m]
-        x = [r["n_train"] / max(1, _n_classes_guess(r)) for r in pts]
+    summary = summarise_curves(rows, metric=metric)
+    unit = rows[0]["size_unit"] if rows else ""
+    per_class = unit.endswith("per class")
+    for m, by_size in summary.items():
+        n_classes = next(r["n_classes"] for r in rows if r["method"] == m)
+        x = [s if s is not None else p["n_train"] / (n_classes if per_class else 1)
+             for s, p in by_size.items()]
         colour, marker, ls = _STYLES.get(m, (None, "o", "-"))
-        ax.errorbar(x, [r["accuracy"] for r in pts], yerr=[r["std"] for r in pts], label=m,
-                    color=colour, marker=marker, linestyle=ls, capsize=3)
+        ax.errorbar(x, [p["mean"] for p in by_size.values()],
+                    yerr=[p["std"] for p in by_size.values()], label=m, color=colour,
+                    marker=marker, linestyle=ls, capsize=3)
     if chance is not None:
         ax.axhline(chance, color="#999", lw=0.8, ls=":")
         ax.text(ax.get_xlim()[0], chance, " chance", va="bottom", fontsize=8, color="#666")
     ax.set_xscale("log")
-    ax.set_xlabel("labelled training images per class")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(unit)
+    ax.set_ylabel(f"test {metric or (rows[0]['metric'] if rows else 'score')}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
-
-
-def _n_classes_guess(row: dict) -> int:
-    return row.get("n_classes", 2)
 
 
 def plot_depth_sweep(rows: list[dict], ax=None, *, label: str = "", title: str = ""):
@@ -371,97 +515,3 @@ def plot_depth_sweep(rows: list[dict], ax=None, *, label: str = "", title: str =
     if label:
         ax.legend(fontsize=8)
     return ax
-
-
-# --------------------------------------------------------------------------- ProbeLab
-
-
-class ProbeLab:
-    """Features of every candidate layer on one train/test split, then fast probes.
-
-    ``ProbeLab(train_images, y_train, test_images, y_test)`` keeps the images;
-    :meth:`features` featurises them once per (backbone, weights) for all
-    candidate layers (cached on disk too), and :meth:`evaluate` fits a
-    classifier on a per-class subset of one layer in milliseconds.
-    """
-
-    def __init__(self, X_train, y_train, X_test, y_test, *, class_names: Sequence[str] = (),
-                 input_size: int | None = None, n_layers: int = 8, batch_size: int = 32,
-                 progress: bool = False):
-        self.X_train, self.y_train = X_train, np.asarray(y_train)
-        self.X_test, self.y_test = X_test, np.asarray(y_test)
-        self.class_names = list(class_names)
-        self.input_size = input_size
-        self.n_layers = n_layers
-        self.batch_size = batch_size
-        self.progress = progress
-        self._features: dict[tuple, dict] = {}
-        self._featurisers: dict[tuple, object] = {}
-
-    def featuriser(self, backbone: str = "auto", weights: str = "imagenet"):
-        from tlwidgets.featurize import Featuriser
-
-        key = (backbone, weights)
-        if key not in self._featurisers:
-            f = Featuriser(backbone, weights=weights, input_size=self.input_size,
-                           batch_size=self.batch_size, progress=self.progress)
-            self._featurisers[key] = f.fit()
-        return self._featurisers[key]
-
-    def layers(self, backbone: str = "auto", weights: str = "imagenet") -> list[str]:
-        from tlwidgets.featurize import candidate_layers
-
-        return candidate_layers(self.featuriser(backbone, weights).model_, n=self.n_layers)
-
-    def features(self, backbone: str = "auto", weights: str = "imagenet") -> dict:
-        """{"train": {layer: array}, "test": {layer: array}} for every candidate layer."""
-        from tlwidgets.featurize import featurise_layers
-
-        key = (backbone, weights)
-        if key not in self._features:
-            f = self.featuriser(backbone, weights)
-            layers = self.layers(backbone, weights)
-            tr = featurise_layers(f, layers, self.X_train)
-            te = featurise_layers(f, layers, self.X_test)
-            self._features[key] = {"train": tr.layers, "test": te.layers}
-        return self._features[key]
-
-    def evaluate(self, *, backbone: str = "auto", weights: str = "imagenet",
-                 layer: str | None = None, classifier: str = "logistic regression",
-                 per_class: int | None = None, seed: int = 0) -> dict:
-        """Accuracy of ``classifier`` trained on ``per_class`` images of each class."""
-        feats = self.features(backbone, weights)
-        layer = layer or list(feats["train"])[-1]
-        idx = per_class_indices(self.y_train, per_class, seed=seed)
-        clf = make_classifier(classifier).fit(feats["train"][layer][idx], self.y_train[idx])
-        acc = float(np.mean(clf.predict(feats["test"][layer]) == self.y_test))
-        return {"accuracy": acc, "n_train": int(len(idx)), "layer": layer,
-                "dim": int(feats["train"][layer].shape[1]), "train_index": idx}
-
-    def curve(self, *, sizes: Sequence[int | None] = (5, 10, 20, 50, None), repeats: int = 3,
-              **kwargs) -> list[dict]:
-        """Accuracy at each training size (mean over ``repeats`` subsets)."""
-        smallest = int(np.bincount(np.unique(self.y_train, return_inverse=True)[1]).min())
-        rows = []
-        for size in sizes:
-            if size is not None and size >= smallest:
-                size = None
-            if rows and rows[-1]["per_class"] is None and size is None:
-                continue
-            reps = 1 if size is None else repeats
-            accs = [self.evaluate(per_class=size, seed=s, **kwargs) for s in range(reps)]
-            rows.append({"per_class": size, "n_train": accs[0]["n_train"],
-                         "accuracy": float(np.mean([a["accuracy"] for a in accs]))})
-        return rows
-
-    def projection(self, *, backbone: str = "auto", weights: str = "imagenet",
-                   layer: str | None = None) -> dict:
-        """2D PCA of the training features (fitted on train), test points projected too."""
-        from sklearn.decomposition import PCA
-
-        feats = self.features(backbone, weights)
-        layer = layer or list(feats["train"])[-1]
-        pca = PCA(2, random_state=0).fit(feats["train"][layer])
-        return {"train": pca.transform(feats["train"][layer]),
-                "test": pca.transform(feats["test"][layer]),
-                "explained": pca.explained_variance_ratio_.tolist(), "layer": layer}
