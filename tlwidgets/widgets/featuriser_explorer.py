@@ -26,7 +26,8 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from tlwidgets.curves import CLASSIFIERS, summarise_curves
+from tlwidgets.curves import CLASSIFIERS
+from tlwidgets.learning_curves import summarise_curves
 from tlwidgets.widgets.probe_lab import ProbeLab
 
 SIZES = (5, 10, 20, 50, 0)  # 0 = all

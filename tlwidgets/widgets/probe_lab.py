@@ -2,7 +2,7 @@
 
 Features of every candidate layer of a backbone on one train/test split,
 computed once (and cached on disk), then any classifier, layer and training
-size in milliseconds; its learning curve is :func:`tlwidgets.curves.learning_curve`.
+size in milliseconds; its learning curve is :func:`tlwidgets.learning_curves.learning_curve`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tlwidgets.curves import Fit, PerClass, learning_curve, make_classifier, per_class_indices
+from tlwidgets.curves import make_classifier
+from tlwidgets.learning_curves import Fit, PerClass, learning_curve, per_class_indices
 
 __all__ = ["ProbeLab"]
 
@@ -82,7 +83,7 @@ class ProbeLab:
     def curve(self, *, sizes: Sequence[int | None] = (5, 10, 20, 50, None), repeats: int = 3,
               seed: int = 0, backbone: str = "auto", weights: str = "imagenet",
               layer: str | None = None, classifier: str = "logistic regression") -> list[dict]:
-        """The learning curve of one layer and classifier: :func:`~tlwidgets.curves.learning_curve`
+        """The learning curve of one layer and classifier: :func:`~tlwidgets.learning_curves.learning_curve`
         records (method: the classifier; sizes in images per class)."""
         feats = self.features(backbone, weights)
         layer = layer or list(feats["train"])[-1]
