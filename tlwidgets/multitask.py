@@ -11,6 +11,12 @@ entities still trains the trunk through its part-of-speech tags.
 The tasks here are token-level: ``ner`` (IOB2 entities), ``pos`` (universal
 part-of-speech tags) and ``lm`` (predict the next word, from the forward
 direction of the BiLSTM only, so the model cannot peek at the answer).
+
+Word ids come from :mod:`tlwidgets.word_ids`; the NER learning curve
+(:func:`compare_learning_curves`) is :func:`tlwidgets.learning_curves.learning_curve`
+with a :class:`NerLabels` sampler. The module stays whole (about 700 lines)
+because its sections are one pipeline that notebook 05 reads in order: tasks,
+encoding and batches, the model, training and scores, the experiment.
 """
 
 from __future__ import annotations
