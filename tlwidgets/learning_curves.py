@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "Draw",
     "Fit",
     "PerClass",
+    "Sampler",
     "Stratified",
     "check_size",
     "learning_curve",
@@ -68,6 +69,18 @@ class Draw:
     n_train: int  # labelled examples in the subset
     index: np.ndarray | None = None  # their positions in the training set
     data: Any = None  # what the sampler built instead of positions (NER: sentences)
+
+
+class Sampler(Protocol):
+    """What a size counts, and how a training subset of that size is drawn."""
+
+    unit: str  # what a size counts, as an axis label: "labelled images per class"
+
+    def resolve(self, size: int | None) -> int | None:
+        """The size measured for ``size``: ``None`` where it means all; raises if impossible."""
+
+    def draw(self, size: int | None, seed: int) -> Draw:
+        """A random training subset of ``size`` (``None``: all of them)."""
 
 
 class PerClass:
@@ -151,7 +164,7 @@ def _take(X, idx):
 
 def learning_curve(
     methods: Mapping[str, Method],
-    sampler,
+    sampler: Sampler,
     sizes: Sequence[int | None] = (5, 10, 20, 50, None),
     *,
     repeats: int = 3,
