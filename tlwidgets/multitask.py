@@ -630,6 +630,10 @@ def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
     return evaluate(model, test), model
 
 
+_SCORES = {"ner": ("ner_f1", "ner_precision", "ner_recall"), "pos": ("pos_accuracy",),
+           "lm": ("lm_accuracy",)}  # what :func:`evaluate` reports for each task
+
+
 class NerLabels:
     """Learning-curve sizes in NER-labelled sentences (see :func:`subsample_labels`).
 
@@ -670,13 +674,7 @@ class _ConfigRun:
         scores, self.models[shape] = run_config(
             draw.data + extra, self.test_sents, tasks, seed=draw.seed,
             reuse=self.models.get(shape), **{**self.kwargs, **spec})
-        if self.metrics is None:
-            return scores
-        missing = [m for m in self.metrics if m not in scores]
-        if missing:
-            raise ValueError(f"Metrics {missing} are not measured for tasks {tasks}; "
-                             f"this configuration reports {sorted(scores)}.")
-        return {m: scores[m] for m in self.metrics}
+        return scores if self.metrics is None else {m: scores[m] for m in self.metrics}
 
 
 def compare_learning_curves(
@@ -733,6 +731,12 @@ def compare_learning_curves(
             model_kwargs.setdefault("train_embeddings", False)
         else:
             base = Vocabulary.fit(text)
+    for name, spec in specs.items():  # before anything trains
+        scored = {m for t in spec["tasks"] for m in _SCORES.get(t, ())}
+        missing = [m for m in metrics or () if m not in scored]
+        if missing:
+            raise ValueError(f"Metrics {missing} are not measured for {name!r} (tasks "
+                             f"{spec['tasks']}); it reports {sorted(scored)}.")
     models = {} if models is None else models
     methods = {name: _ConfigRun(spec, test_sents, models, metrics, steps=steps, base=base,
                                 **model_kwargs)
