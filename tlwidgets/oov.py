@@ -53,7 +53,6 @@ __all__ = [
     "Text",
     "ewt_corpus",
     "ewt_sentences",
-    "gsd_corpus",
     "oov_report",
     "python_reference",
     "read_corpus",
@@ -520,17 +519,3 @@ def ewt_sentences(splits: Sequence[str] = ("dev", "test")) -> list[tuple[str, st
 def ewt_corpus(splits: Sequence[str] = ("dev", "test")) -> Corpus:
     """UD English-EWT sentences as a general-domain :class:`Corpus`."""
     return Corpus([t for _, t in ewt_sentences(splits)], f"UD English-EWT ({'+'.join(splits)})")
-
-
-def gsd_corpus(splits: Sequence[str] = ("dev", "test")) -> Corpus:
-    """UD French-GSD sentences (news, blogs, Wikipedia): general French, from the data folder."""
-    from tlwidgets.assets import data_dirs
-
-    for folder in data_dirs():
-        files = [folder / "text" / "fr_gsd" / f"fr_gsd-ud-{s}.conllu" for s in splits]
-        if all(f.is_file() for f in files):
-            texts = [t for f in files for _, t in _conllu_texts(f)]
-            return Corpus(texts, f"UD French-GSD ({'+'.join(splits)})")
-    raise FileNotFoundError(
-        "UD French-GSD is not in the data folders (text/fr_gsd/fr_gsd-ud-{dev,test}.conllu); "
-        "set TLWIDGETS_DATA to the folder that holds it.")
