@@ -817,7 +817,7 @@ def evaluate_analogies(
 def _check_sentences(sentences) -> list[list[str]]:
     if isinstance(sentences, str | bytes):
         raise TypeError("Pass a list of tokenised sentences (lists of str), e.g. from "
-                        "tlwidgets.oov.sentences(text), not one string.")
+                        "tlwidgets.oov.sentences(Text(...)), not one string.")
     out = [list(s) for s in sentences]
     for i, s in enumerate(out):
         if s and not isinstance(s[0], str):
