@@ -56,6 +56,7 @@ CFG = {
     "per_class": (5, 20) if SMOKE else (5, 10, 20, 50, 100),
     "repeats": 2 if SMOKE else 10,
     "test_per_class": 20 if SMOKE else 50,
+    "topic_articles_per_book": 60 if SMOKE else None,  # None: every article
 }
 display(CFG)
 
@@ -219,9 +220,11 @@ record("neighbours_before_after", before_after)
 # knowledge helps. The bag of words (TF-IDF) learns from the labelled articles alone.
 
 # %%
-books = sorted(BOOKS, key=list(BOOKS).index)
-labels = np.array([books.index(a.book) for a in articles])
-docs = [oov.tokenize(a.text, language="fr") for a in articles]
+books = list(BOOKS)
+per_book = CFG["topic_articles_per_book"]  # None: all of them
+topic_articles = [a for b in books for a in [x for x in articles if x.book == b][:per_book]]
+labels = np.array([books.index(a.book) for a in topic_articles])
+docs = [oov.tokenize(a.text, language="fr") for a in topic_articles]
 vocab_words = {t for d in docs for t in d}
 features = {
     "bag of words": [" ".join(d) for d in docs],
