@@ -39,6 +39,7 @@ class _Plan:
     scale: bool  # the MobileNet [-1, 1] scaling, in the graph
     prep: Callable | None  # else a numpy preprocessing function
     prep_name: str
+    prep_is_backbones: bool  # the backbone's own preprocessing, which expects 0-255 input
     batch_size: int
     cache: Any
     progress: bool
@@ -197,6 +198,7 @@ class Featuriser(TransformerMixin, BaseEstimator):
         self.n_features_out_ = ext.dims[0]
         self.notices_ = notices
         self._plan = _Plan(model, size, self.pooling, scale, prep, prep_name,
+                           prep is not None and bb is not None and prep == bb.preprocess,
                            int(self.batch_size), self.cache, bool(self.progress))
 
     def _ensure_built(self) -> None:
@@ -346,15 +348,11 @@ def _extract(sub, src: Source, plan: _Plan, notices: list[str], desc: str):
     chunks: list[list[np.ndarray]] = [[] for _ in sub.paths]
     got_labels: list[np.ndarray] = []
     paths_out: list[str] = []
-    checked_range = False
     bar = tqdm(total=src.n, desc=desc, unit="img", disable=not plan.progress, leave=False)
     try:
-        for xb, yb, pb in prefetch(prepared(src.batches(plan.batch_size), plan.size, notices)):
-            if not checked_range and plan.scale and xb.dtype != np.uint8:
-                checked_range = True
-                if xb.size and float(np.max(xb)) <= 1.0:
-                    add_notice(notices, "These float images look scaled to [0, 1]; the network "
-                                        "expects [0, 255]. Multiply them by 255 first.")
+        stream = prepared(src.batches(plan.batch_size), plan.size, notices,
+                          advise=plan.scale or plan.prep_is_backbones)
+        for xb, yb, pb in prefetch(stream):
             if plan.prep is not None:
                 xb = np.asarray(plan.prep(np.asarray(xb, dtype=np.float32)), dtype=np.float32)
             for c, o in zip(chunks, sub(xb), strict=True):

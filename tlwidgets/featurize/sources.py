@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tlwidgets import images
 from tlwidgets.featurize.cache import hasher, update_array
 from tlwidgets.featurize.results import FeaturiserError
 from tlwidgets.featurize.results import add_notice as _notice
@@ -36,58 +37,6 @@ def _io() -> ThreadPoolExecutor:
             _io_pool = ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 1)),
                                           thread_name_prefix="tlw-io")
     return _io_pool
-
-# --------------------------------------------------------------------------- images
-
-def _as_batch(images: np.ndarray, notices: list[str], where: str = "") -> np.ndarray:
-    """(n, h, w[, c]) -> (n, h, w, 3): grey is repeated, alpha dropped, with a notice."""
-    x = np.asarray(images)
-    if x.dtype == object:
-        raise FeaturiserError(
-            "These images have different sizes (an object array); pass them as a list of "
-            "arrays and each is resized to the network's input size."
-        )
-    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise FeaturiserError(f"Images must be numbers (uint8 0-255 or float); got dtype {x.dtype}.")
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise FeaturiserError(
-            f"Expected images shaped (n, height, width, channels) or (n, height, width); "
-            f"got shape {x.shape}{where}."
-        )
-    c = x.shape[-1]
-    if c == 3:
-        return x
-    if c == 1:
-        _notice(notices, "Grey images were converted to RGB (the grey channel repeated 3 times) "
-                         "because the network expects colour input.")
-        return np.repeat(x, 3, axis=-1)
-    if c == 4:
-        _notice(notices, "RGBA images: the alpha channel was dropped.")
-        return x[..., :3]
-    if c == 2:
-        _notice(notices, "Grey+alpha images: the alpha channel was dropped and grey repeated to RGB.")
-        return np.repeat(x[..., :1], 3, axis=-1)
-    raise FeaturiserError(
-        f"Images have {c} channels{where}; the network takes RGB (3), and grey (1) or RGBA (4) "
-        "are converted. Put the channels last: (n, height, width, channels)."
-    )
-
-
-def _resize_one(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize one (h, w, 3) image to (size, size, 3) keeping its dtype family."""
-    if img.shape[:2] == (size, size):
-        return img
-    if img.dtype == np.uint8:
-        from PIL import Image
-
-        return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
-    import tensorflow as tf
-
-    return tf.image.resize(img.astype(np.float32), (size, size), antialias=True).numpy()
-
-
 
 # --------------------------------------------------------------------------- sources
 
@@ -119,7 +68,10 @@ def _array_source(X, notices: list[str]) -> Source:
         raise _empty(f"an array of shape {X.shape}")
     if X.ndim == 2 or (X.ndim == 3 and X.shape[-1] in (1, 3, 4)):
         X = X[None]  # one image: a batch of one
-    _as_batch(X[:1], [], "")  # check shape and dtype now, before hashing
+    try:  # check shape and dtype now, before hashing
+        images.to_rgb(X[:1], [])
+    except images.ImageError as exc:
+        raise FeaturiserError(str(exc)) from exc
 
     def fingerprint() -> str:
         h = hasher()
@@ -149,7 +101,7 @@ def _list_source(items: list[np.ndarray], notices: list[str]) -> Source:
 
 
 def _folder_source(root: Path, size: int, notices: list[str]) -> Source:
-    from tlwidgets.data import list_image_folder, load_image
+    from tlwidgets.data import list_image_folder
 
     items, classes, skipped = list_image_folder(root)
     if skipped:
@@ -174,7 +126,7 @@ def _folder_source(root: Path, size: int, notices: list[str]) -> Source:
     def read(item):
         path, label = item
         try:
-            return load_image(path, size), label, str(path)
+            return images.load_image(path, size, notices), label, str(path)
         except OSError as exc:
             return None, label, f"{path} ({exc})"
 
@@ -198,7 +150,7 @@ def _folder_source(root: Path, size: int, notices: list[str]) -> Source:
 
 def _paths_source(paths: list, size: int, notices: list[str]) -> Source:
     """A list of image file paths (no labels)."""
-    from tlwidgets.data import IMAGE_SUFFIXES, load_image
+    from tlwidgets.data import IMAGE_SUFFIXES
 
     files = [Path(p) for p in paths]
     missing = [str(p) for p in files if not p.is_file()]
@@ -225,7 +177,7 @@ def _paths_source(paths: list, size: int, notices: list[str]) -> Source:
 
     def read(p):
         try:
-            return load_image(p, size), str(p)
+            return images.load_image(p, size, notices), str(p)
         except OSError as exc:
             return None, f"{p} ({exc})"
 
@@ -248,7 +200,6 @@ def _paths_source(paths: list, size: int, notices: list[str]) -> Source:
 
 
 def _dataset_source(ds, size: int, notices: list[str]) -> Source:
-    import tensorflow as tf
 
     spec = ds.element_spec
     if isinstance(spec, dict):
@@ -266,34 +217,17 @@ def _dataset_source(ds, size: int, notices: list[str]) -> Source:
             f"Dataset elements have image shape {img_spec.shape}; expected one image "
             "(height, width, channels) or a batch (n, height, width, channels)."
         )
-    if unbatched:
-        def fix(img):
-            img = tf.convert_to_tensor(img)
-            if img.shape.rank == 2:
-                img = img[..., None]
-            c = img.shape[-1]
-            if c == 1:
-                img = tf.repeat(img, 3, axis=-1)
-            elif c in (2, 4):
-                img = tf.repeat(img[..., :1], 3, axis=-1) if c == 2 else img[..., :3]
-            if tuple(img.shape[:2]) != (size, size):
-                dtype = img.dtype
-                img = tf.image.resize(tf.cast(img, tf.float32), (size, size), antialias=True)
-                if dtype == tf.uint8:
-                    img = tf.cast(tf.clip_by_value(tf.round(img), 0, 255), tf.uint8)
-            return img
-
-        ds = ds.map(lambda x, y, *rest: (fix(x), y)) if labelled else ds.map(fix)
-        if last in (1, 2, 4) or rank == 2:
-            _notice(notices, "Grey or RGBA dataset images were converted to RGB.")
-        if img_spec.shape[0] != size or img_spec.shape[1] != size:
-            _notice(notices, f"Dataset images were resized to {size}x{size}.")
+    ragged = unbatched and not img_spec.shape.is_fully_defined()  # images of several sizes
     card = int(ds.cardinality()) if hasattr(ds, "cardinality") else -1
     n = card if card >= 0 and unbatched else None
     src = Source("dataset", n, lambda: None, lambda bs: iter(()), notices=notices,
                   cache_labels=labelled)
 
     def elements(bs: int):
+        if ragged:  # batched here, after each image is brought to the network's size
+            for x, y, _ in _grouped(ds.as_numpy_iterator(), bs):
+                yield x, (None if y is None else y.reshape(len(y), -1)[:, 0]), []
+            return
         data = ds.batch(bs) if unbatched else ds
         for el in data.as_numpy_iterator():
             if not labelled:
@@ -320,39 +254,44 @@ def _dataset_source(ds, size: int, notices: list[str]) -> Source:
 
 def _iterable_source(it: Iterable, notices: list[str], cache_key: str | None) -> Source:
     """Any iterable of single images, batches, or (images, labels) pairs."""
-
-    def batches(bs: int):
-        pending: list[np.ndarray] = []
-        pending_y: list = []
-
-        def flush():
-            x = np.stack(pending) if len({p.shape for p in pending}) == 1 else list(pending)
-            y = np.asarray(pending_y) if pending_y and len(pending_y) == len(pending) else None
-            pending.clear()
-            pending_y.clear()
-            return x, y, []
-
-        for el in it:
-            y = None
-            if isinstance(el, tuple | list) and len(el) == 2 and np.ndim(el[1]) <= 1:
-                el, y = el
-            el = np.asarray(el)
-            single = el.ndim == 2 or (el.ndim == 3 and el.shape[-1] in (1, 2, 3, 4))
-            if single:
-                pending.append(el)
-                if y is not None:
-                    pending_y.append(y)
-                if len(pending) == bs:
-                    yield flush()
-            else:
-                if pending:
-                    yield flush()
-                yield el, (None if y is None else np.asarray(y)), []
-        if pending:
-            yield flush()
-
     fp = (lambda: "named:" + str(cache_key)) if cache_key is not None else (lambda: None)
-    return Source("iterable", None, fp, batches, notices=notices, cache_labels=True)
+    return Source("iterable", None, fp, lambda bs: _grouped(it, bs), notices=notices,
+                  cache_labels=True)
+
+
+def _grouped(it: Iterable, bs: int) -> Iterator:
+    """Single images (alone or with a label) gathered into batches of ``bs``; batches as they come.
+
+    Images of different sizes in one batch come as a list (resized later).
+    """
+    pending: list[np.ndarray] = []
+    pending_y: list = []
+
+    def flush():
+        x = np.stack(pending) if len({p.shape for p in pending}) == 1 else list(pending)
+        y = np.asarray(pending_y) if pending_y and len(pending_y) == len(pending) else None
+        pending.clear()
+        pending_y.clear()
+        return x, y, []
+
+    for el in it:
+        y = None
+        if isinstance(el, tuple | list) and len(el) == 2 and np.ndim(el[1]) <= 1:
+            el, y = el
+        el = np.asarray(el)
+        single = el.ndim == 2 or (el.ndim == 3 and el.shape[-1] in (1, 2, 3, 4))
+        if single:
+            pending.append(el)
+            if y is not None:
+                pending_y.append(y)
+            if len(pending) == bs:
+                yield flush()
+        else:
+            if pending:
+                yield flush()
+            yield el, (None if y is None else np.asarray(y)), []
+    if pending:
+        yield flush()
 
 
 def prefetch(it: Iterator, depth: int = 2) -> Iterator:
@@ -421,21 +360,20 @@ def make_source(X, size: int, notices: list[str], cache_key: str | None) -> Sour
     )
 
 
-def prepared(batches: Iterator, size: int, notices: list[str]) -> Iterator:
-    """Bring every batch to (n, size, size, 3), uint8 or float32 (runs in the prefetch thread)."""
+def prepared(batches: Iterator, size: int, notices: list[str], *, advise: bool) -> Iterator:
+    """Bring every batch to (n, size, size, 3), uint8 or float32 (runs in the prefetch thread).
+
+    ``advise``: the network expects 0-255 input, so say when float images look otherwise.
+    """
     for xb, yb, pb in batches:
-        if isinstance(xb, list):  # images of mixed sizes
-            imgs = [_as_batch(np.asarray(im)[None], notices)[0] for im in xb]
-            if len({im.shape for im in imgs}) > 1 or imgs[0].shape[:2] != (size, size):
-                _notice(notices, f"Images of different sizes were resized to {size}x{size}.")
-            dtype = np.uint8 if all(im.dtype == np.uint8 for im in imgs) else np.float32
-            xb = np.stack([_resize_one(im.astype(dtype, copy=False), size) for im in imgs])
-        else:
-            xb = _as_batch(xb, notices)
-            if xb.shape[1:3] != (size, size):
-                _notice(notices, f"Images of {xb.shape[1]}x{xb.shape[2]} were resized to "
-                                 f"{size}x{size} (the network's input size).")
-                xb = np.stack([_resize_one(im, size) for im in xb])
+        if advise and not isinstance(xb, list) and np.issubdtype(np.asarray(xb).dtype, np.floating):
+            advise = False  # the first float batch tells
+            if np.isfinite(xb).all() and (advice := images.float_range_advice(np.asarray(xb))):
+                _notice(notices, advice)
+        try:
+            xb = images.rgb_batch(xb, size, notices)
+        except images.ImageError as exc:
+            raise FeaturiserError(str(exc)) from exc
         if len(xb) == 0:
             continue
         if xb.dtype != np.uint8:
