@@ -72,11 +72,11 @@ def per_class_indices(labels: np.ndarray, per_class: int | None, *, seed: int = 
 
 def pixel_features(images: np.ndarray, size: int | None = None) -> np.ndarray:
     """Raw pixels as features: images as RGB (resized to ``size``) flattened, scaled to [0, 1]."""
-    from tlwidgets.images import resize, to_rgb, to_uint8
+    from tlwidgets.images import resize_batch, to_rgb, to_uint8
 
     x = to_uint8(to_rgb(images))
-    if size is not None and x.shape[1:3] != (size, size):  # asked for: no notice
-        x = np.stack([resize(im, size) for im in x])
+    if size is not None:
+        x = resize_batch(x, size)
     return x.reshape(len(x), -1).astype(np.float32) / 255.0
 
 

@@ -144,7 +144,7 @@ def load_pneumoniamnist(
     data = data.subset(per_class, seed=seed)
     x = data.images
     if image_size is not None and image_size != x.shape[1]:
-        x = np.stack([_images.resize(im, image_size) for im in x])
+        x = _images.resize_batch(x, image_size)
     if rgb:
         x = _images.to_rgb(x, notices=[])  # asked for: no notice
     data.images = x

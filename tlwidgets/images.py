@@ -37,6 +37,7 @@ __all__ = [
     "load_image",
     "prepare_image",
     "resize",
+    "resize_batch",
     "rgb_batch",
     "to_rgb",
     "to_uint8",
@@ -207,6 +208,14 @@ def resize(img: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
     out = np.stack([np.asarray(Image.fromarray(planes[..., k]).resize((w, h), Image.BILINEAR))
                     for k in range(planes.shape[-1])], axis=-1).reshape(h, w, *img.shape[2:])
     return _round_uint8(out) if img.dtype == np.uint8 else out.astype(np.float32)
+
+
+def resize_batch(images: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
+    """Every image of ``(n, h, w[, c])`` resized to ``size``, without a notice (you asked)."""
+    x = np.asarray(images)
+    if x.shape[1:3] == _hw(size):
+        return x
+    return np.stack([resize(im, size) for im in x]) if len(x) else x
 
 
 def rgb_batch(images, size: int, notices: list[str] | None = None) -> np.ndarray:

@@ -61,7 +61,7 @@ def _array_source(X, notices: list[str]) -> Source:
         if not items:
             raise _empty("an empty list")
         if len({x.shape for x in items}) > 1:
-            return _list_source(items, notices)
+            return _in_memory("list", items, notices)
         X = np.stack(items)
     X = np.asarray(X)
     if X.ndim >= 1 and X.shape[0] == 0:
@@ -73,31 +73,24 @@ def _array_source(X, notices: list[str]) -> Source:
     except images.ImageError as exc:
         raise FeaturiserError(str(exc)) from exc
 
+    return _in_memory("array", X, notices)
+
+
+def _in_memory(kind: str, data, notices: list[str]) -> Source:
+    """An array (hashed whole) or a list of arrays (hashed one by one), sliced into batches."""
+    parts = [data] if kind == "array" else data
+
     def fingerprint() -> str:
         h = hasher()
-        update_array(h, X)
-        return "array:" + h.hexdigest()
-
-    def batches(bs: int):
-        for i in range(0, len(X), bs):
-            yield X[i:i + bs], None, []
-
-    return Source("array", len(X), fingerprint, batches, notices=notices)
-
-
-def _list_source(items: list[np.ndarray], notices: list[str]) -> Source:
-    def fingerprint() -> str:
-        h = hasher()
-        for x in items:
+        for x in parts:
             update_array(h, x)
-        return "list:" + h.hexdigest()
+        return f"{kind}:" + h.hexdigest()
 
     def batches(bs: int):
-        for i in range(0, len(items), bs):
-            yield items[i:i + bs], None, []
+        for i in range(0, len(data), bs):
+            yield data[i:i + bs], None, []
 
-    return Source("list", len(items), fingerprint, batches, notices=notices)
-
+    return Source(kind, len(data), fingerprint, batches, notices=notices)
 
 
 def _folder_source(root: Path, size: int, notices: list[str]) -> Source:
