@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import xxhash
 
 from tlwidgets.featurize.extractor import model_memo
 from tlwidgets.featurize.results import FeaturiserError
+from tlwidgets.notices import notice
 from tlwidgets.system import atomic_write
 
 CACHE_VERSION = 2  # 2: XXH3-128 keys
@@ -142,14 +142,12 @@ def load(path: Path) -> dict | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except Exception as exc:  # a damaged file: say so and compute again
-        warnings.warn(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.",
-                      stacklevel=4)
+        notice(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.", stacklevel=3)
         return None
     try:
         meta = json.loads(str(data.pop("meta")))
     except (KeyError, ValueError) as exc:
-        warnings.warn(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.",
-                      stacklevel=4)
+        notice(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.", stacklevel=3)
         return None
     if meta.get("version") != CACHE_VERSION:
         return None
