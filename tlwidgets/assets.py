@@ -35,7 +35,6 @@ import re
 import shutil
 import socket
 import tempfile
-import threading
 import time
 import urllib.parse
 import warnings
@@ -49,6 +48,7 @@ from typing import Literal
 from tlwidgets.catalogue import CATALOGUE, PACKS, Asset, PackageSource
 from tlwidgets.downloads import DEADLINE_ENV, TIMEOUT_ENV, DownloadError, Limits, download, probe
 from tlwidgets.notices import notice
+from tlwidgets.system import atomic_write, usual_mode
 
 __all__ = [
     "Asset",
@@ -520,47 +520,8 @@ def reject(resolved: Resolved, why: str) -> AssetError:
     return ChecksumError(f"{path} ({asset.id!r}) could not be loaded: {why}. Fix: {action}.")
 
 
-# --------------------------------------------------------------------------- file modes
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    with _umask_lock:  # no /proc: read it the only portable way (set and restore)
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
-
-
-_umask_lock = threading.Lock()
-
-
-def _usual_mode(path: Path | str, *, folder: bool = False) -> None:
-    """Give a temporary file or folder (0600/0700) the mode the umask asks for."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
-
-
-@contextmanager
-def _atomic_open(target: Path, *, tmp_dir: Path | None = None, prefix: str | None = None):
-    """Write ``target`` through a temporary file (in ``tmp_dir``, on the same disk)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=prefix or target.name + ".", dir=tmp_dir or target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        _usual_mode(name)
-        os.replace(name, target)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
 def _atomic_write_text(target: Path, text: str) -> None:
-    with _atomic_open(target) as fh:
+    with atomic_write(target) as fh:
         fh.write(text.encode())
 
 
@@ -886,11 +847,11 @@ def _check_download(asset: Asset, tmp: Path, digests: dict[str, str]) -> None:
 def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) -> None:
     """Move a verified download into place, unpacking it if the catalogue says so."""
     if asset.archive is None:
-        _usual_mode(tmp)
+        usual_mode(tmp)
         os.replace(tmp, target)
         return
     if asset.archive == "gzip":
-        with gzip.open(tmp, "rb") as src, _atomic_open(target, tmp_dir=partial,
+        with gzip.open(tmp, "rb") as src, atomic_write(target, tmp_dir=partial,
                                                         prefix=prefix) as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
         return
@@ -898,7 +859,7 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
         if asset.is_dir:
             staging = Path(tempfile.mkdtemp(prefix=prefix, dir=partial))
             try:
-                _usual_mode(staging, folder=True)
+                usual_mode(staging, folder=True)
                 _unzip_folder(zf, asset, staging)
                 if not _dir_complete(staging, asset):
                     raise ChecksumError(
@@ -913,7 +874,7 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         else:
-            with zf.open(asset.member) as src, _atomic_open(target, tmp_dir=partial,
+            with zf.open(asset.member) as src, atomic_write(target, tmp_dir=partial,
                                                              prefix=prefix) as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)
 

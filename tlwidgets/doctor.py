@@ -64,11 +64,10 @@ class Report:
 
 
 def _feature_leftovers() -> list[Leftover]:
-    """The feature cache's temporary files, once ``tlwidgets.featurize`` reports them."""
+    """The feature cache's temporary files."""
     from tlwidgets import featurize
 
-    finder = getattr(featurize, "leftovers", None)
-    return list(finder()) if finder is not None else []
+    return featurize.leftovers()
 
 
 # Each returns the Leftover records of one cache; ``clean`` removes the stale ones.
