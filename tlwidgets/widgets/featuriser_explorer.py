@@ -169,7 +169,7 @@ class FeaturiserExplorer(widgets.VBox):
         self.n_train = res["n_train"]
         self.feature_dim = res["dim"]
         self.raw_dim = int(np.prod(np.asarray(self.lab.X_train).shape[1:]))
-        self.description = f.describe()
+        self.description = self._describe(f)
         self._summary.value = self._summary_html(f)
         self._figure.value = self._draw(proj, res, curve)
         self.updates += 1
@@ -179,14 +179,32 @@ class FeaturiserExplorer(widgets.VBox):
 
     # ------------------------------------------------------------------ view
 
+    def _describe(self, f) -> str:
+        """The current choice in words: network, weights, cut layer and feature count."""
+        _, weights = self._bb
+        bb = getattr(f, "backbone_", None)
+        network = bb.title.split(",")[0] if bb is not None else f.model_.name
+        trained = "ImageNet-pretrained" if weights == "imagenet" else "random (untrained)"
+        size = f" at {f.input_size_} px" if getattr(f, "input_size_", None) else ""
+        shape = ""
+        try:
+            dims = f.model_.get_layer(self.layer).output.shape[1:]
+            shape = " (" + "x".join(str(d) for d in dims) + ")"
+        except (ValueError, AttributeError):
+            pass  # a layer inside a nested model: its shape is not needed to say what it is
+        pooled = {"avg": "global average pooling", "max": "global max pooling",
+                  "flatten": "flattened"}.get(getattr(f, "pooling", "avg"), "pooled")
+        return (f"{network} with {trained} weights{size}; cut at {self.layer}{shape}, "
+                f"{pooled} -> {self.feature_dim:,} features")
+
     def _summary_html(self, f) -> str:
         shape = np.asarray(self.lab.X_train).shape[1:]
         raw = "x".join(str(s) for s in shape)
         net = f"{f.input_size_}x{f.input_size_}x3"
         seen = "" if raw == net else f" (the network sees it resized to {net})"
-        desc = html.escape(f.describe().split("\n")[0])
+        desc = html.escape(self.description)
         notices = "".join(f"<div style='color:#9a6700;font-size:0.9em'>{html.escape(n)}</div>"
-                          for n in f.describe().split("\n")[1:])
+                          for n in getattr(f, "notices_", ()))
         return (
             f"<div class='tlw-fx-accuracy' style='font-size:1.3em'>test accuracy "
             f"<b>{self.accuracy:.3f}</b> with {self.n_train} labelled images "
