@@ -32,6 +32,8 @@ def test_layer_freezer_toggle_reaches_the_model(lab, lab_server):
     block.wait_for(state="attached", timeout=60_000)
     block.scroll_into_view_if_needed()
     assert block.get_attribute("data-state") == "frozen"
+    assert lab.screenshot_outputs("02-freezer-run-all")
+    lab.assert_clean()  # in particular no "Expected ... block states" error on opening
     before = lab.eval("freezing.param_counts(model).trainable")
     block.locator(".tlw-lf-toggle").click()
     page.wait_for_selector(
@@ -42,3 +44,5 @@ def test_layer_freezer_toggle_reaches_the_model(lab, lab_server):
     assert int(after) - int(before) == 2_304 + 65_536  # block 13 of MobileNet 0.25, BN frozen
     count = page.locator(".tlw-layer-freezer .tlw-lf-count").inner_text()
     assert f"{int(after):,} trainable" in count
+    lab.screenshot(page.locator(".tlw-layer-freezer").first, "02-freezer-after-toggle")
+    lab.assert_clean()

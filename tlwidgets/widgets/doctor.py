@@ -101,7 +101,7 @@ class DoctorWidget(widgets.VBox):
         for row in r.assets:
             colour = _COLOURS[row.state]
             detail = html.escape(source_words(row))
-            fix = f"<code>{html.escape(row.fix)}</code>" if row.fix else ""
+            fix = f"<code style='white-space:nowrap'>{html.escape(row.fix)}</code>" if row.fix else ""
             rows.append(
                 f"<tr data-asset='{row.asset.id}' data-state='{row.state}'>"
                 f"<td>{html.escape(row.asset.title)}</td>"
