@@ -39,7 +39,7 @@ STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']
 WIDGET_ERRORS = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error'], "
                  ".jupyter-widgets-error-widget, .tlw-lf-error, .tlw-oov-error")
 # Outputs a learner looks at: widgets, images (figures) and HTML holding a chart.
-SHOWN = (".jp-OutputArea-output:has(.jupyter-widgets), "
+SHOWN = (".jp-OutputArea-output.lm-Panel, "  # a widget view (ipywidgets or anywidget)
          ".jp-OutputArea-output[data-mime-type^='image/'], "
          ".jp-OutputArea-output[data-mime-type='text/html']:has(figure, img, table)")
 CHROMIUM = os.environ.get("TLWIDGETS_CHROMIUM", "/usr/bin/chromium")
@@ -62,8 +62,13 @@ class LabServer:
         self.token = secrets.token_hex(16)
         self.root = root
         self.url = f"http://127.0.0.1:{self.port}"
+        import matplotlib
+
+        # The fresh HOME would make matplotlib rebuild its font cache in the first kernel,
+        # which prints to stderr; share this user's cache (Binder's postBuild builds it).
         env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
-                   JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+                   MPLCONFIGDIR=os.environ.get("MPLCONFIGDIR", matplotlib.get_cachedir()))
         cmd = [
             sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
             f"--port={self.port}", f"--IdentityProvider.token={self.token}",
