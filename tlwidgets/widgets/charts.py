@@ -265,8 +265,12 @@ class Chart:
         for line in lines:
             x = np.asarray(line.x, dtype=float)[: len(line.y)]
             y = np.asarray(line.y, dtype=float)[: len(x)]
+            # A line of one or two points would be invisible or look like a slope: mark them.
             ax.plot(x, y, color=line.colour or "#333", linestyle="--" if line.dashed else "-",
-                    marker=line.marker, markersize=4, linewidth=line.width)
+                    marker=line.marker or ("o" if len(x) <= 2 else None), markersize=4,
+                    linewidth=line.width)
+        if panel.points:
+            ax.margins(x=0.15, y=0.1)  # room for the words beside the points at the edges
         for pts in panel.points:
             ax.scatter(pts.x, pts.y, s=22, color=pts.colour, zorder=3)
             for label, x, y in zip(pts.labels, pts.x, pts.y, strict=True):
