@@ -56,7 +56,7 @@ def test_feature_explorer_status_busy_message_and_stable_size():
     fe.mode = "activations"
     assert fe.message == ""  # no stale timing in another mode
     assert (fe._grid.layout.width, fe._grid.layout.height) == box  # one size for every mode
-    assert fe._grid.layout.object_fit == "contain"
+    assert fe._grid.layout.object_fit == "scale-down"
     assert fe._image.layout.width == "max-content"  # long image names are not cut off
 
 

@@ -108,10 +108,11 @@ class FeatureExplorer(widgets.VBox):
                                          layout=widgets.Layout(width="420px"))
         self._slider.add_class("tlw-fe-layer")
         self._mode = widgets.ToggleButtons(options=list(MODES), value="Activation maps")
-        # One box for every mode (maps, filters, Grad-CAM), so the page does not jump.
+        # One box for every mode (maps, filters, Grad-CAM), so the page does not jump;
+        # wide images (a row of filters) shrink to fit it, none is blown up.
         self._grid = widgets.Image(format="png", layout=widgets.Layout(
-            width=f"{8 * tile}px", height=f"{max(2 * tile, 4 * tile)}px", object_fit="contain",
-            object_position="left top"))
+            width="960px", max_width="100%", height=f"{max(4 * tile, 240)}px",
+            object_fit="scale-down", object_position="left top"))
         self._grid.add_class("tlw-fe-grid")
         self._info = widgets.HTML(layout=widgets.Layout(min_height="42px"))
         self._info.add_class("tlw-fe-info")
