@@ -38,6 +38,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _runs(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 2 else f"{len(names)} runs"
+
+
 class RunSummary(list):
     """One dict per run (``summary[i]["best val_accuracy"]``), shown as a rounded table."""
 
@@ -178,8 +182,7 @@ class TrainingMonitor(widgets.VBox):
             panels.append(Panel(
                 metric, lines=lines, xlabel=self.view, ylabel=metric,
                 percent="accuracy" in metric and all(0 <= v <= 1 for ln in lines for v in ln.y),
-                marks=[Mark(at, f"{text} ({', '.join(names)})")
-                       for (at, text), names in marks.items()]))
+                marks=[Mark(at, f"{text} ({_runs(names)})") for (at, text), names in marks.items()]))
         return Chart(panels, width=self.width, legend=_STYLE_KEY if shown else (),
                      css_class="tlw-tm-chart", ncols=min(len(panels), 2) or 1)
 
