@@ -88,7 +88,7 @@ def test_twelve_runs_two_diverged_stay_readable():
     colours = {ln.colour for ln in monitor.chart().panels[0].lines}
     assert len(colours) == 12
     marks = monitor.chart().panels[0].marks
-    assert [m.text for m in marks] == ["unfroze 2 blocks (run 0, run 1, run 2)"]
+    assert [m.text for m in marks] == ["unfroze 2 blocks (3 runs)"]
     assert monitor.draw_ms > 0
 
 
