@@ -65,5 +65,9 @@ def test_featuriser_explorer_round_trip(lab):
     page.wait_for_function(
         "(l) => document.querySelector('.tlw-fx-summary').innerText.includes('cut at ' + l)",
         arg=first, timeout=60_000)
+    lab.wait_idle()
+    page.wait_for_function(
+        "() => !document.querySelector('.tlw-featuriser-explorer').innerText.includes('...')",
+        timeout=60_000)  # the busy line is gone: the figure is the new one too
     lab.screenshot(widget, "01-after-shallow-cut")
     lab.assert_clean()

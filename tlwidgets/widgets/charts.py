@@ -129,7 +129,7 @@ def _off_scale(lines: Sequence[Line]) -> list[int]:
     return out if len(out) < len(lines) else []
 
 
-def _readable_log_ticks(axis) -> None:
+def readable_log_ticks(axis) -> None:
     """Log ticks labelled as plain numbers (0.2, 0.5, 1, 2), with 2 and 5 between decades."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -323,9 +323,9 @@ class Chart:
             ax.set_title(textwrap.shorten(text, 70, placeholder="…"), loc="right", fontsize=8,
                          color="#9a6700")
         if ylog:
-            _readable_log_ticks(ax.yaxis)
+            readable_log_ticks(ax.yaxis)
         if panel.xlog:
-            _readable_log_ticks(ax.xaxis)
+            readable_log_ticks(ax.xaxis)
         if panel.note:
             self.notes.append(f"{panel.title}: {panel.note}")
             ax.text(0.01, 0.02, panel.note, transform=ax.transAxes, ha="left", va="bottom",

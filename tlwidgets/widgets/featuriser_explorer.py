@@ -27,6 +27,7 @@ import numpy as np
 import traitlets
 
 from tlwidgets.curves import CLASSIFIERS, ProbeLab
+from tlwidgets.widgets.charts import readable_log_ticks
 
 SIZES = (5, 10, 20, 50, 0)  # 0 = all
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
@@ -245,6 +246,8 @@ class FeaturiserExplorer(widgets.VBox):
         ax2.axhline(np.max(np.bincount(self.lab.y_test)) / len(self.lab.y_test), color="#999",
                     lw=0.8, ls=":", label="majority class")
         ax2.set_xscale("log")
+        ax2.set_xlim(min(xs + [1.0]) / 1.3, max(xs) * 1.3)
+        readable_log_ticks(ax2.xaxis)
         ax2.set_xlabel("labelled images per class")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0.3, 1.0)
