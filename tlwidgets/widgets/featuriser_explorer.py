@@ -28,6 +28,7 @@ import traitlets
 
 from tlwidgets.curves import CLASSIFIERS
 from tlwidgets.learning_curves import summarise_curves
+from tlwidgets.widgets.charts import readable_log_ticks
 from tlwidgets.widgets.probe_lab import ProbeLab
 
 SIZES = (5, 10, 20, 50, 0)  # 0 = all
@@ -171,7 +172,7 @@ class FeaturiserExplorer(widgets.VBox):
         self.n_train = res["n_train"]
         self.feature_dim = res["dim"]
         self.raw_dim = int(np.prod(np.asarray(self.lab.X_train).shape[1:]))
-        self.description = f.describe()
+        self.description = self._describe(f)
         self._summary.value = self._summary_html(f)
         self._figure.value = self._draw(proj, res, curve)
         self.updates += 1
@@ -181,14 +182,32 @@ class FeaturiserExplorer(widgets.VBox):
 
     # ------------------------------------------------------------------ view
 
+    def _describe(self, f) -> str:
+        """The current choice in words: network, weights, cut layer and feature count."""
+        _, weights = self._bb
+        bb = getattr(f, "backbone_", None)
+        network = bb.title.split(",")[0] if bb is not None else f.model_.name
+        trained = "ImageNet-pretrained" if weights == "imagenet" else "random (untrained)"
+        size = f" at {f.input_size_} px" if getattr(f, "input_size_", None) else ""
+        shape = ""
+        try:
+            dims = f.model_.get_layer(self.layer).output.shape[1:]
+            shape = " (" + "x".join(str(d) for d in dims) + ")"
+        except (ValueError, AttributeError):
+            pass  # a layer inside a nested model: its shape is not needed to say what it is
+        pooled = {"avg": "global average pooling", "max": "global max pooling",
+                  "flatten": "flattened"}.get(getattr(f, "pooling", "avg"), "pooled")
+        return (f"{network} with {trained} weights{size}; cut at {self.layer}{shape}, "
+                f"{pooled} -> {self.feature_dim:,} features")
+
     def _summary_html(self, f) -> str:
         shape = np.asarray(self.lab.X_train).shape[1:]
         raw = "x".join(str(s) for s in shape)
         net = f"{f.input_size_}x{f.input_size_}x3"
         seen = "" if raw == net else f" (the network sees it resized to {net})"
-        desc = html.escape(f.describe().split("\n")[0])
+        desc = html.escape(self.description)
         notices = "".join(f"<div style='color:#9a6700;font-size:0.9em'>{html.escape(n)}</div>"
-                          for n in f.describe().split("\n")[1:])
+                          for n in getattr(f, "notices_", ()))
         return (
             f"<div class='tlw-fx-accuracy' style='font-size:1.3em'>test accuracy "
             f"<b>{self.accuracy:.3f}</b> with {self.n_train} labelled images "
@@ -230,6 +249,8 @@ class FeaturiserExplorer(widgets.VBox):
         ax2.axhline(np.max(np.bincount(self.lab.y_test)) / len(self.lab.y_test), color="#999",
                     lw=0.8, ls=":", label="majority class")
         ax2.set_xscale("log")
+        ax2.set_xlim(min(xs + [1.0]) / 1.3, max(xs) * 1.3)
+        readable_log_ticks(ax2.xaxis)
         ax2.set_xlabel("labelled images per class")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0.3, 1.0)
