@@ -147,5 +147,7 @@ def load_backbone(
         else:
             model = keras.applications.MobileNet(alpha=0.25, **kwargs)
     if notice:
-        warnings.warn(notice, stacklevel=2)
+        from tlwidgets.notices import notice as say
+
+        say(notice, stacklevel=2)
     return Backbone(spec.name, spec.title, model, size, weights, path, notice)
