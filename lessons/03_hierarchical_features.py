@@ -90,7 +90,7 @@ plt.show()
 import keras
 
 net = backbone.model
-probe = keras.Model(net.inputs, [net.layers[k].output for k in (3, len(net.layers) // 2, -1)])
+probe = keras.Model(net.input, [net.layers[k].output for k in (3, len(net.layers) // 2, -1)])
 x = backbone.preprocess(images["astronaut (skimage)"][None].astype("float32"))
 for layer, maps in zip([net.layers[k] for k in (3, len(net.layers) // 2, -1)],
                        probe(x, training=False), strict=True):
@@ -270,7 +270,7 @@ classifier = keras.Model(inputs, outputs, name="ants_vs_bees")
 for layer in ft_bb.model.layers:
     if isinstance(layer, keras.layers.BatchNormalization):
         layer.trainable = False  # inference mode: fit's training=True reaches the nested base
-before = {w.path: np.array(w) for w in ft_bb.model.weights if w.path.endswith("kernel")}
+before = {w.path: w.numpy() for w in ft_bb.model.weights if w.path.endswith("kernel")}
 # run_eagerly: for a few small batches, skipping the training graph's build (tens of
 # seconds on a CPU) is faster than what the compiled graph would save.
 classifier.compile(optimizer=keras.optimizers.Adam(1e-4),
@@ -278,7 +278,7 @@ classifier.compile(optimizer=keras.optimizers.Adam(1e-4),
                    metrics=["accuracy"], run_eagerly=True)
 history = classifier.fit(train.images.astype("float32"), train.labels, epochs=FT_EPOCHS,
                          batch_size=8, verbose=0)
-change = [float(np.linalg.norm(np.array(w) - before[w.path]) / np.linalg.norm(before[w.path]))
+change = [float(np.linalg.norm(w.numpy() - before[w.path]) / np.linalg.norm(before[w.path]))
           for w in ft_bb.model.weights if w.path in before]
 plt.figure(figsize=(8, 3))
 plt.plot(change, marker=".")
