@@ -421,7 +421,7 @@ labs = {
                                    xray_test.images, xray_test.labels,
                                    class_names=xray_train.class_names, n_layers=N_LAYERS),
 }
-explorer = FeaturiserExplorer(labs, sizes=tuple(0 if k is None else k for k in SIZES),
+explorer = FeaturiserExplorer(labs, sizes=SIZES,
                               curve_repeats=REPEATS)
 explorer
 

@@ -62,8 +62,8 @@ def test_feature_explorer_status_busy_message_and_stable_size():
 
 @pytest.fixture(scope="module")
 def probe_lab(shared_assets):
-    from tlwidgets.curves import ProbeLab
     from tlwidgets.data import load_hymenoptera
+    from tlwidgets.widgets.probe_lab import ProbeLab
 
     train = load_hymenoptera("train", image_size=224, per_class=6)
     val = load_hymenoptera("val", image_size=224, per_class=4)
@@ -76,7 +76,7 @@ def test_featuriser_explorer_describes_the_current_choice(probe_lab):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ex = FeaturiserExplorer({"ants/bees": probe_lab}, sizes=(2, 0), curve_repeats=1)
+        ex = FeaturiserExplorer({"ants/bees": probe_lab}, sizes=(2, None), curve_repeats=1)
     assert f"cut at {ex.layer}" in ex.description and "256 features" in ex.description
     assert "ImageNet-pretrained weights" in ex.description
     shallow = probe_lab.layers()[0]
