@@ -10,8 +10,9 @@ enough to send to a browser.
 >>> m = acts.maps(image, "conv_pw_1_relu", top=16, size=48)      # doctest: +SKIP
 >>> m.channels, m.maps.shape, m.receptive_field                   # doctest: +SKIP
 
-:func:`receptive_fields` computes, from the architecture alone, how many input
-pixels each layer's units can see.
+:func:`receptive_fields` computes, from the graph, how many input pixels each
+layer's units can see; :func:`measure_receptive_fields` measures the same from
+gradients (the reference it is tested against).
 """
 
 from __future__ import annotations
@@ -141,8 +142,10 @@ def _pair(value) -> tuple[int, int]:
 
 
 def _hw(tensor) -> tuple | None:
+    """(height, width) of a map: (batch, h, w, channels), or (batch, h, w) as one channel
+    of an image sliced out by raw preprocessing ops (``x[..., 0]``)."""
     shape = tuple(tensor.shape)
-    return shape[1:3] if len(shape) == 4 else None
+    return shape[1:3] if len(shape) in (3, 4) else None
 
 
 def _is_pointwise(op) -> bool:
@@ -196,8 +199,8 @@ def _known_op_field(op, n_in: tuple, n_out: tuple):
 
 
 def _support(grad: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """Rows and columns (first, last) where a (rows, h, w, c) gradient is non-zero."""
-    mask = np.any(grad != 0, axis=(0, 3))
+    """Rows and columns (first, last) where a (rows, h, w[, c]) gradient is non-zero."""
+    mask = np.any(grad != 0, axis=(0, *range(3, grad.ndim)))
     if not mask.any():
         return None
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -214,7 +217,7 @@ def _measure_op(op, node, field_index: list[int], scale: int = 1):
     tensors = []
     for t in node.input_tensors:
         shape = [4, *[d or 8 for d in t.shape[1:]]]
-        if len(shape) == 4 and scale > 1 and tuple(shape[1:3]) != (1, 1):
+        if len(shape) in (3, 4) and scale > 1 and tuple(shape[1:3]) != (1, 1):
             shape[1:3] = [shape[1] * scale + 4, shape[2] * scale + 4]
         value = rng.normal(size=shape).astype(keras.backend.standardize_dtype(t.dtype)
                                               if "float" in str(t.dtype) else np.float32)
@@ -228,12 +231,15 @@ def _measure_op(op, node, field_index: list[int], scale: int = 1):
             if "training" in getattr(op, "_call_context_args", ()):
                 kwargs["training"] = False
             out = keras.tree.flatten(op(*args, **kwargs))[0]
-            if len(out.shape) != 4:
+            if len(out.shape) not in (3, 4):
                 return _Global(f"{op.name} outputs no spatial map (shape {tuple(out.shape)})")
             h, w = int(out.shape[1]), int(out.shape[2])
             ci, cj = (h - 1) // 2, (w - 1) // 2
             ni, nj = min(ci + 1, h - 1), min(cj + 1, w - 1)
-            weights = tf.constant(rng.normal(size=int(out.shape[-1])), out.dtype)
+            channels = int(out.shape[-1]) if len(out.shape) == 4 else 1
+            weights = tf.constant(rng.normal(size=channels), out.dtype)
+            if len(out.shape) == 3:
+                out = out[..., None]
             centre = tf.reduce_sum(out[:2, ci, cj, :] * weights)
             neighbour = tf.reduce_sum(out[2:, ni, nj, :] * weights)
             loss = centre + neighbour

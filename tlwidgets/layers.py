@@ -4,8 +4,11 @@ A pretrained base is usually nested inside a classifier
 (``inputs -> preprocess -> mobilenetv2 -> pooling -> dense``). Its inner layers'
 ``.output`` tensors belong to the base's own graph, so
 ``keras.Model(classifier.input, inner_layer.output)`` fails with "Graph
-disconnected" (keras-team/keras#16123). :func:`activation_model` rebuilds the
-path from the outer input through the nested model instead.
+disconnected" (keras-team/keras#16123). :func:`activation_model` replays the
+outer graph node by node from a fresh input instead (:func:`replay`), stepping
+into nested models and ``Sequential`` s at any depth and through raw operations
+(``keras.ops`` calls, ``x + y``, ``preprocess_input`` arithmetic on a
+``keras.Input``), which are graph nodes but not layers.
 
 Paths join layer names with ``/``: ``"mobilenetv2_1.00_224/block_13_expand"``
 (names may contain dots, so dots are not separators).
@@ -188,9 +191,11 @@ def _inner_paths(model: keras.Model, prefix: str) -> list[str]:
 
 
 def activation_model(
-    model: keras.Model, layers: Sequence[str | int], *, name: str | None = None
+    model: keras.Model, layers: Sequence[str | int], *, name: str | None = None,
+    include_outputs: bool = False,
 ) -> keras.Model:
-    """A model from ``model``'s input to the outputs of ``layers`` (paths, names or indices).
+    """A model from ``model``'s input to the outputs of ``layers`` (paths, names or indices),
+    followed by ``model``'s own outputs when ``include_outputs``.
 
     Any layer works: inside nested models and ``Sequential`` s at any depth, and
     behind raw operations (``keras.ops`` calls, residual ``+``, preprocessing
@@ -208,61 +213,62 @@ def activation_model(
     # A nested model's own ``.output`` belongs to its inner graph, so it is replayed.
     if graph_of(model) is not None and all(i.depth == 0 and not i.is_model for i in infos):
         try:
-            return keras.Model(model.inputs, [info.layer.output for info in infos], name=name)
+            extra = list(model.outputs) if include_outputs else []
+            return keras.Model(model.inputs, [info.layer.output for info in infos] + extra,
+                               name=name)
         except (ValueError, AttributeError):  # a layer used twice, or from another graph
             pass
     inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=f"activations_input_{i}")
               for i, t in enumerate(model.inputs)]
     wanted = set(paths)
-    _, found = replay(model, inputs, wanted=wanted.__contains__)
+    model_outputs, found = replay(model, inputs, wanted=wanted.__contains__)
     lost = [p for p in paths if p not in found]
     if lost:
         raise ValueError(
             f"Layers {lost} of {model.name!r} are not computed from its input (they are not "
             "on any path from the input to the output); pick layers the model uses."
         )
-    outputs = [found[p] for p in paths]
+    outputs = [found[p] for p in paths] + (model_outputs if include_outputs else [])
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
 
 
 def is_squeeze_excite(item: LayerInfo | keras.Layer) -> bool:
-    """Whether a layer is part of a squeeze-excite gate: its output is a 1x1 map
-    (``(batch, 1, 1, channels)``, or the pooled ``(batch, channels)`` reshaped back to
-    one) computed from a global pooling of a larger feature map.
+    """Whether a layer belongs to a squeeze-excite gate: its output is a 1x1 map
+    (``(batch, 1, 1, channels)``) that sees the image only through a global pooling.
 
     Such maps are one number per channel, not an image-like map, so they are not
     worth showing as activation maps; the gated product they feed (a ``Multiply``
-    at full resolution) is.
+    at full resolution) is. A map that is 1x1 because the input is small (the
+    last stage of a network on 32-pixel images) is not a gate.
     """
     layer = item.layer if isinstance(item, LayerInfo) else item
     try:
-        shape = tuple(layer.output.shape)
+        output = layer.output
     except (AttributeError, ValueError):
         return False
-    if len(shape) != 4 or tuple(shape[1:3]) != (1, 1):
+    if len(output.shape) != 4 or tuple(output.shape[1:3]) != (1, 1):
         return False
-    return _after_global_pooling(layer)
+    return _only_through_global_pooling(output)
 
 
 _GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
 
-def _after_global_pooling(layer: keras.Layer, limit: int = 8) -> bool:
-    """Whether a global pooling of a spatial map lies within ``limit`` steps upstream,
-    through operations that keep the 1x1 (or flat) shape."""
-    frontier = [layer]
-    for _ in range(limit):
-        nxt = []
-        for op in frontier:
-            if isinstance(op, _GLOBAL_POOLING):
-                return True
-            for node in op._inbound_nodes[:1]:
-                for t in node.input_tensors:
-                    shape = tuple(t.shape)
-                    if len(shape) == 4 and tuple(shape[1:3]) != (1, 1):
-                        continue  # a full-size map: not part of the gate
-                    nxt.append(t._keras_history[0])
-        frontier = nxt
-        if not frontier:
+def _only_through_global_pooling(tensor) -> bool:
+    """Whether every path from ``tensor`` back to an input crosses a global pooling."""
+    stack, seen = [tensor], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        history = getattr(t, "_keras_history", None)
+        if history is None:
             return False
-    return False
+        op, node_index = history[0], history[1]
+        if isinstance(op, _GLOBAL_POOLING):
+            continue
+        if isinstance(op, keras.layers.InputLayer):
+            return False
+        stack.extend(op._inbound_nodes[node_index].input_tensors)
+    return True
