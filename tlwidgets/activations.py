@@ -380,11 +380,16 @@ def receptive_fields(model: keras.Model) -> ReceptiveFields:
         state = states.get(info.path)
         if isinstance(state, _Field):
             fields[info.path] = state.public()
-        else:
-            fields[info.path] = None
+            continue
+        fields[info.path] = None
+        if isinstance(state, _Global):
+            fields.reasons[info.path] = state.reason
+        elif info.path not in states and graph_of(info.parent) is None:
             fields.reasons[info.path] = (
-                state.reason if isinstance(state, _Global)
-                else "it is not computed from the input image")
+                f"it is inside the subclassed model {info.parent.name!r}, whose call() is "
+                "Python code, not a graph; that model's own field is measured as a whole")
+        else:
+            fields.reasons[info.path] = "it is not computed from the input image"
     return fields
 
 
@@ -639,7 +644,9 @@ class Activations:
             raise ValueError("The model needs a fixed input size (height, width) to show maps.")
         self.input_shape: tuple[int, int, int] = shape
         fields = receptive_fields(model)
-        self.receptive_fields = {p: fields.get(p) for p in self.layers}
+        self.receptive_fields = ReceptiveFields(
+            {p: fields.get(p) for p in self.layers},
+            reasons={p: fields.reasons[p] for p in self.layers if p in fields.reasons})
         self.shapes = {info.path: tuple(info.layer.output.shape[1:]) for info in infos}
         self._model = activation_model(model, self.layers, name="activations")
         spec = tf.TensorSpec((None, *shape), tf.float32)
