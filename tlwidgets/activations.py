@@ -207,18 +207,31 @@ def _support(grad: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None
     return (int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))
 
 
-def _measure_op(op, node, field_index: list[int], scale: int = 1):
+def _probe_size(n: int, mode: str) -> int:
+    """The side to measure an op at: ``"small"`` keeps ``n % 8`` (so "same" padding, which
+    depends on the size modulo the stride, pads alike), ``"large"`` leaves room for big
+    kernels."""
+    if mode == "small":
+        return n if n <= 24 else 16 + n % 8
+    return n * 4 + 4 if mode == "large" else n
+
+
+def _measure_op(op, node, field_index: list[int], mode: str = "small"):
     """Each field input's (start, jump, size) per axis, measured from the gradient of
-    two output units of the op alone; a :class:`_Global` when every output unit sees
-    the whole input; ``None`` when the op cannot be run on its own."""
+    two output units of the op alone (on small random maps first, for speed); a
+    :class:`_Global` when every output unit sees the whole input; ``None`` when the op
+    cannot be run on its own."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     tensors = []
+    resized = False
     for t in node.input_tensors:
         shape = [4, *[d or 8 for d in t.shape[1:]]]
-        if len(shape) in (3, 4) and scale > 1 and tuple(shape[1:3]) != (1, 1):
-            shape[1:3] = [shape[1] * scale + 4, shape[2] * scale + 4]
+        if len(shape) in (3, 4) and tuple(shape[1:3]) != (1, 1):
+            new = [_probe_size(shape[1], mode), _probe_size(shape[2], mode)]
+            resized = resized or new != shape[1:3]
+            shape[1:3] = new
         value = rng.normal(size=shape).astype(keras.backend.standardize_dtype(t.dtype)
                                               if "float" in str(t.dtype) else np.float32)
         tensors.append(tf.constant(value))
@@ -244,8 +257,8 @@ def _measure_op(op, node, field_index: list[int], scale: int = 1):
             neighbour = tf.reduce_sum(out[2:, ni, nj, :] * weights)
             loss = centre + neighbour
         grads = [tape.gradient(loss, tensors[i]) for i in field_index]
-    except Exception:  # noqa: BLE001 - an op that does not run alone: measured as part of the model
-        return None
+    except Exception:  # noqa: BLE001 - an op that does not run alone, or not at another size
+        return _measure_op(op, node, field_index, "real") if resized and mode == "small" else None
     result = []
     for i, grad in zip(field_index, grads, strict=True):
         n = tensors[i].shape[1:3]
@@ -266,11 +279,30 @@ def _measure_op(op, node, field_index: list[int], scale: int = 1):
             jump = (lo2 - lo) // (v - u) if v > u else max(1, round(int(nn) / max(1, (h, w)[axis])))
             spans.append((lo - u * jump, jump, hi - lo + 1))
         if spans == "clipped":
-            if scale == 1:
-                return _measure_op(op, node, field_index, scale=4)
+            if mode != "large":
+                return _measure_op(op, node, field_index, "large")
             return _Global(f"every unit of {op.name} sees its whole input")
         result.append(tuple(spans))
     return result
+
+
+_MEASURED: dict = {}
+
+
+def _measure_cached(op, node, field_index: list[int]):
+    """:func:`_measure_op`, once per kind of op, configuration and input shapes (the 18
+    ``LayerScale`` layers of ConvNeXt come in 4 shapes)."""
+    try:
+        config = {k: v for k, v in op.get_config().items() if k != "name"}
+        key = (type(op), repr(sorted(config.items())), tuple(field_index),
+               tuple(tuple(t.shape) for t in node.input_tensors))
+    except Exception:  # noqa: BLE001 - no usable config: measure this one
+        return _measure_op(op, node, field_index)
+    if key not in _MEASURED:
+        if len(_MEASURED) > 4096:
+            _MEASURED.clear()
+        _MEASURED[key] = _measure_op(op, node, field_index)
+    return _MEASURED[key]
 
 
 def _compose(outer: _Field, inner: tuple) -> _Field:
@@ -320,7 +352,7 @@ def _op_state(op, node, states: list, label: str):
         if known is not None:
             ops = [known]
         else:
-            ops = _measure_op(op, node, [i for i, _, _ in fields])
+            ops = _measure_cached(op, node, [i for i, _, _ in fields])
             if ops is None:
                 return _Global(f"{label} could not be run on its own to measure its field")
             if isinstance(ops, _Global):
