@@ -13,7 +13,7 @@ SHARED   := $(abspath ../shared/assets)
 export TLWIDGETS_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: install lab test test-fast chromium fetch doctor bench lint clean
+.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Rebuilds notebooks/NN_name.ipynb from the lesson sources lessons/NN_name.py.
+notebooks: install
+	$(PY) -m tools.build_notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -39,30 +39,45 @@ def shared_assets() -> Path:
 
 @pytest.fixture(scope="session")
 def run_notebook(tmp_path_factory):
-    """Execute ``notebooks/<name>`` in the smoke profile; return (notebook, recorded values).
+    """Execute a notebook in the smoke profile; return (executed notebook, recorded values).
 
-    Recorded values are those the notebook passed to ``tlwidgets.notebook.record``.
+    ``run_notebook("NN_name.ipynb")`` builds the notebook from ``lessons/NN_name.py``
+    with its exercise solutions as code cells (``solutions=False``: as stored, with
+    solutions as collapsed markdown), executes it once per session and returns a copy
+    of that run to every test that asks again. Recorded values are those the notebook
+    passed to ``tlwidgets.notebook.record`` (exercise self-checks record
+    ``exercise NN-k``).
     """
+    import copy
+
+    import nbformat
     import papermill
 
     from tlwidgets.notebook import read_records
+    from tools.build_notebooks import LESSONS, build
 
     out_dir = tmp_path_factory.mktemp("executed")
+    runs: dict = {}
 
-    def run(name: str, **parameters):
-        src = NOTEBOOKS / name
-        dst = out_dir / name
-        nb = papermill.execute_notebook(
-            str(src),
-            str(dst),
-            parameters={"profile": "smoke", **parameters},
-            cwd=str(NOTEBOOKS),
-            kernel_name="python3",
-            progress_bar=False,
-            request_save_on_cell_execute=False,
-            execution_timeout=600,
-            log_output=False,
-        )
+    def run(name: str, *, solutions: bool = True, **parameters):
+        key = (name, solutions, tuple(sorted(parameters.items())))
+        if key not in runs:
+            stem = Path(name).stem
+            source = out_dir / f"{stem}.{'solutions' if solutions else 'stored'}.ipynb"
+            nbformat.write(build(LESSONS / f"{stem}.py", solutions=solutions), source)
+            nb = papermill.execute_notebook(
+                str(source),
+                str(source.with_suffix(".executed.ipynb")),
+                parameters={"profile": "smoke", **parameters},
+                cwd=str(NOTEBOOKS),
+                kernel_name="python3",
+                progress_bar=False,
+                request_save_on_cell_execute=False,
+                execution_timeout=600,
+                log_output=False,
+            )
+            runs[key] = nb
+        nb = copy.deepcopy(runs[key])
         return nb, read_records(nb)
 
     return run
@@ -72,7 +87,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.browser)
-        if "test_notebook" in item.nodeid:
+        if "run_notebook" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.notebook)
 
 

@@ -1,28 +1,25 @@
-"""Source of notebooks/03_hierarchical_features.ipynb (run: python -m tools.notebooks.build_03)."""
+# %% [markdown]
+# # Hierarchical features: edges, then textures, then parts
+#
+# **Time:** about 30 minutes (CPU). **You will:**
+#
+# * look inside a pretrained image network, layer by layer, with the **FeatureExplorer**;
+# * measure how much of the image each layer can see (its *receptive field*);
+# * make images that a channel responds to most (*feature visualisation*), for an
+#   early, a middle and a late layer;
+# * compare ImageNet weights with random ones and with weights fine-tuned on ants and bees,
+#   and a natural photo with a chest X-ray, to see which layers are generic;
+# * ask a classifier *where* it looks, with Grad-CAM and saliency maps.
+#
+# Transfer learning rests on one claim: the lower layers of a network trained on
+# ImageNet compute generic features (edges, colours, simple textures) that are
+# useful for almost any images, while the higher layers become specific to the
+# task. This notebook lets you check the claim for yourself.
 
-from tools.nbbuild import code, md, solution, write
+# %% tags=["parameters"]
+profile = "workshop"  # "workshop" or "smoke"
 
-CELLS = [
-    md("""
-# Hierarchical features: edges, then textures, then parts
-
-**Time:** about 30 minutes (CPU). **You will:**
-
-* look inside a pretrained image network, layer by layer, with the **FeatureExplorer**;
-* measure how much of the image each layer can see (its *receptive field*);
-* make images that a channel responds to most (*feature visualisation*), for an
-  early, a middle and a late layer;
-* compare ImageNet weights with random ones and with weights fine-tuned on ants and bees,
-  and a natural photo with a chest X-ray, to see which layers are generic;
-* ask a classifier *where* it looks, with Grad-CAM and saliency maps.
-
-Transfer learning rests on one claim: the lower layers of a network trained on
-ImageNet compute generic features (edges, colours, simple textures) that are
-useful for almost any images, while the higher layers become specific to the
-task. This notebook lets you check the claim for yourself.
-"""),
-    code('profile = "workshop"  # "workshop" or "smoke"', tags=["parameters"]),
-    code("""
+# %%
 import time
 import warnings
 
@@ -45,15 +42,15 @@ N_FILTERS = 4 if SMOKE else 16
 FT_PER_CLASS = 4 if SMOKE else 40     # ants and bees used for the brief fine-tuning
 FT_EPOCHS = 1 if SMOKE else 2
 t_start = time.perf_counter()
-"""),
-    md("""
-## 1. A pretrained network and some images
 
-`load_backbone("auto")` gives the course's workshop network, MobileNetV2, or
-a smaller stand-in when its weights are not on this machine (the notice says
-which). It comes without its classifier: just the convolutional layers.
-"""),
-    code("""
+# %% [markdown]
+# ## 1. A pretrained network and some images
+#
+# `load_backbone("auto")` gives the course's workshop network, MobileNetV2, or
+# a smaller stand-in when its weights are not on this machine (the notice says
+# which). It comes without its classifier: just the convolutional layers.
+
+# %%
 backbone = load_backbone("auto", input_size=SIZE)
 print(backbone.describe())
 record("backbone", backbone.name)
@@ -70,21 +67,21 @@ images = {
 }
 images = {name: prepare_image(img, SIZE)[0] for name, img in images.items()}
 fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.4))
-for ax, (name, img) in zip(axes, images.items()):
+for ax, (name, img) in zip(axes, images.items(), strict=True):
     ax.imshow(img)
     ax.set_title(name, fontsize=8)
     ax.axis("off")
 plt.show()
-"""),
-    md("""
-## 2. Depth and receptive field
 
-Each convolution looks at a small window of the layer below; a stride skips
-positions. Stacked, they let a unit deep in the network see a large part of
-the image: its **receptive field**. It is computed here from the architecture
-alone (kernel sizes, strides, dilations), for every layer we will look at.
-"""),
-    code("""
+# %% [markdown]
+# ## 2. Depth and receptive field
+#
+# Each convolution looks at a small window of the layer below; a stride skips
+# positions. Stacked, they let a unit deep in the network see a large part of
+# the image: its **receptive field**. It is computed here from the architecture
+# alone (kernel sizes, strides, dilations), for every layer we will look at.
+
+# %%
 acts = Activations.from_backbone(backbone)
 print(f"{'#':>3}  {'layer':<28}{'map':>10}{'channels':>10}{'receptive field':>18}")
 for i, path in enumerate(acts.layers):
@@ -97,55 +94,55 @@ record("rf_last", acts.receptive_fields[acts.layers[-1]].size)
 first_whole = next((i for i, p in enumerate(acts.layers)
                     if acts.receptive_fields[p].size >= SIZE), None)
 record("first_layer_seeing_whole_image", first_whole)
-"""),
-    md("""
-## 3. The FeatureExplorer
 
-Pick an image (or upload your own), then move the **Layer** slider. The grid
-shows the layer's strongest channels for that image, ranked by mean
-activation (bright = strong). One compiled forward pass computes every layer
-at once, so the slider only ranks, shrinks and draws. The line above the grid
-says how long that took and how many bytes went to your browser.
+# %% [markdown]
+# ## 3. The FeatureExplorer
+#
+# Pick an image (or upload your own), then move the **Layer** slider. The grid
+# shows the layer's strongest channels for that image, ranked by mean
+# activation (bright = strong). One compiled forward pass computes every layer
+# at once, so the slider only ranks, shrinks and draws. The line above the grid
+# says how long that took and how many bytes went to your browser.
+#
+# * **Activation maps**: what each channel responds to, where.
+# * **Filters**: images optimised to excite the layer's channels (section 4 explains; a few seconds per layer the first time).
+# * **Grad-CAM**: where a classifier looks (it needs the classifier of section 6; come back then).
+#
+# Things to look for: early maps are sharp copies of the image's edges and
+# colour blobs; deeper maps get coarser and respond to fewer, larger things.
 
-* **Activation maps**: what each channel responds to, where.
-* **Filters**: images optimised to excite the layer's channels (section 4 explains; a few seconds per layer the first time).
-* **Grad-CAM**: where a classifier looks (it needs the classifier of section 6; come back then).
-
-Things to look for: early maps are sharp copies of the image's edges and
-colour blobs; deeper maps get coarser and respond to fewer, larger things.
-"""),
-    code("""
+# %%
 from tlwidgets.widgets.feature_explorer import FeatureExplorer
 
 small = backbone if SIZE == FILTER_SIZE else load_backbone("auto", input_size=FILTER_SIZE)
 explorer = FeatureExplorer(backbone, images, filter_model=small,
                            filter_steps=FILTER_STEPS, filter_count=8)
 explorer
-"""),
-    code("""
+
+# %%
 # The explorer's state is plain Python: move it from code too.
 explorer.layer_index = len(acts.layers) // 2
 record("explorer_updates", explorer.updates)
 record("explorer_payload_kb", round(explorer.payload_bytes / 1024, 1))
 record("explorer_device", explorer.device)
-"""),
-    md("""
-## 4. What does a channel look for?
 
-*Activation maximisation* starts from a grey image and changes it, by gradient
-ascent, until one channel's mean activation is as high as it gets. Done
-naively, the result is high-frequency noise that fools the network. Two
-tricks from Olah et al. ("Feature Visualization", Distill 2017) make it
-readable:
+# %% [markdown]
+# ## 4. What does a channel look for?
+#
+# *Activation maximisation* starts from a grey image and changes it, by gradient
+# ascent, until one channel's mean activation is as high as it gets. Done
+# naively, the result is high-frequency noise that fools the network. Two
+# tricks from Olah et al. ("Feature Visualization", Distill 2017) make it
+# readable:
+#
+# * the image is described by its **Fourier spectrum**, scaled so that coarse and
+#   fine patterns get an equal say, in a **decorrelated colour space**;
+# * at every step the image is randomly **padded, scaled, rotated and shifted**,
+#   so only patterns that survive small transformations grow.
+#
+# Below: one grid each for an early, a middle and a late layer.
 
-* the image is described by its **Fourier spectrum**, scaled so that coarse and
-  fine patterns get an equal say, in a **decorrelated colour space**;
-* at every step the image is randomly **padded, scaled, rotated and shifted**,
-  so only patterns that survive small transformations grow.
-
-Below: one grid each for an early, a middle and a late layer.
-"""),
-    code("""
+# %%
 # Depthwise layers filter each channel on its own; the 1x1 ("pointwise", "expand") layers
 # mix channels and show richer patterns. Pick an early, a middle and a late one of those.
 mixing = [p for p in acts.layers if "dw" not in p and "depthwise" not in p]
@@ -161,30 +158,30 @@ for label, i in depths.items():
     print(f"{label:>6}: {viz.layer} (receptive field {acts.receptive_fields[acts.layers[i]].size} px), "
           f"{result.steps_per_second:.1f} steps/s, {result.seconds:.0f} s")
 fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
-for ax, (label, grid) in zip(axes, grids.items()):
+for ax, (label, grid) in zip(axes, grids.items(), strict=True):
     ax.imshow(grid)
     ax.set_title(f"{label}: {acts.layers[depths[label]]}")
     ax.axis("off")
 plt.show()
 record("filter_steps_per_s", round(result.steps_per_second, 2))
 record("filter_gain_mean", {k: round(v, 3) for k, v in gains.items()})
-"""),
-    md("""
-What to look for: early channels tend to want a colour, sometimes with fine
-stripes at one orientation; middle ones, repeating textures; late ones, larger
-structures (eyes, fur, leaves) that repeat across the image. A flat grey tile
-is a channel that the grey start does not reach (no gradient): a *dead* channel
-for this image. (Late layers' receptive fields exceed the image, so every unit
-sees nearly everything.)
 
-## 5. Are lower layers generic? Two comparisons
+# %% [markdown]
+# What to look for: early channels tend to want a colour, sometimes with fine
+# stripes at one orientation; middle ones, repeating textures; late ones, larger
+# structures (eyes, fur, leaves) that repeat across the image. A flat grey tile
+# is a channel that the grey start does not reach (no gradient): a *dead* channel
+# for this image. (Late layers' receptive fields exceed the image, so every unit
+# sees nearly everything.)
+#
+# ## 5. Are lower layers generic? Two comparisons
+#
+# **ImageNet vs random weights.** The same architecture, untrained. Compare the
+# strongest channel at each depth: which network's deep maps still pick out
+# parts of the astronaut (face, flag, helmet), and which only blur the image?
+# Whatever differs was learned, not built into the architecture.
 
-**ImageNet vs random weights.** The same architecture, untrained. Compare the
-strongest channel at each depth: which network's deep maps still pick out
-parts of the astronaut (face, flag, helmet), and which only blur the image?
-Whatever differs was learned, not built into the architecture.
-"""),
-    code("""
+# %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     random_bb = load_backbone(backbone.name, input_size=SIZE, weights="random")
@@ -199,15 +196,15 @@ for r, (name, a) in enumerate(rows.items()):
         axes[r, c].set_title(f"{name}, {label}: strongest channel", fontsize=9)
         axes[r, c].axis("off")
 plt.show()
-"""),
-    md("""
-**A natural photo vs a chest X-ray.** For each layer, compare which channels
-a set of photos uses with which channels a set of X-rays uses: the cosine
-similarity of their mean channel activations. Near 1: the layer uses its
-channels for X-rays as it does for photos (a generic layer); lower: the two
-domains light up different channels.
-"""),
-    code("""
+
+# %% [markdown]
+# **A natural photo vs a chest X-ray.** For each layer, compare which channels
+# a set of photos uses with which channels a set of X-rays uses: the cosine
+# similarity of their mean channel activations. Near 1: the layer uses its
+# channels for X-rays as it does for photos (a generic layer); lower: the two
+# domains light up different channels.
+
+# %%
 xray_set = load_pneumoniamnist("test", image_size=SIZE, per_class=2 if SMOKE else 8, seed=2).images
 photo_set = load_hymenoptera("val", image_size=SIZE, per_class=2 if SMOKE else 8, seed=2).images
 
@@ -237,14 +234,14 @@ for r, img in enumerate([images["cat (skimage)"], images["chest X-ray (Pneumonia
         axes[r, c].axis("off")
 plt.suptitle("The same early layer on a photo (top) and a chest X-ray (bottom)")
 plt.show()
-"""),
-    md("""
-**Fine-tuned weights.** Now fine-tune a copy of the network on a few ants and
-bees (every layer trainable, small learning rate, BatchNormalization kept in
-inference mode, as notebook 02 explains), and measure how far each layer's
-weights moved, relative to their size.
-"""),
-    code("""
+
+# %% [markdown]
+# **Fine-tuned weights.** Now fine-tune a copy of the network on a few ants and
+# bees (every layer trainable, small learning rate, BatchNormalization kept in
+# inference mode, as notebook 02 explains), and measure how far each layer's
+# weights moved, relative to their size.
+
+# %%
 import keras
 
 with warnings.catch_warnings():
@@ -287,21 +284,21 @@ for r, (name, a) in enumerate({"ImageNet": acts, "fine-tuned": ft_acts}.items())
         axes[r, c].set_title(f"{name}, {label}: channel {maps.channels[0]}", fontsize=9)
         axes[r, c].axis("off")
 plt.show()
-"""),
-    md("""
-Compare the two recorded numbers above: which third of the network moved
-more? (With a handful of images and epochs every change is small; the
-pattern across depth is what counts.)
 
-## 6. Where does the classifier look? Grad-CAM and saliency
+# %% [markdown]
+# Compare the two recorded numbers above: which third of the network moved
+# more? (With a handful of images and epochs every change is small; the
+# pattern across depth is what counts.)
+#
+# ## 6. Where does the classifier look? Grad-CAM and saliency
+#
+# **Grad-CAM** weights a layer's channels by how much they raise the class
+# score and sums them: a coarse map of the regions that made the decision.
+# **Saliency** is the gradient of the score with respect to each pixel. Both
+# work here although the pretrained base is *nested* inside the classifier
+# (the case that breaks many Keras tools): layers are named by their path.
 
-**Grad-CAM** weights a layer's channels by how much they raise the class
-score and sums them: a coarse map of the regions that made the decision.
-**Saliency** is the gradient of the score with respect to each pixel. Both
-work here although the pretrained base is *nested* inside the classifier
-(the case that breaks many Keras tools): layers are named by their path.
-"""),
-    code("""
+# %%
 from tlwidgets.gradcam import GradCAM, overlay, saliency
 from tlwidgets.layers import iter_layers
 
@@ -331,47 +328,77 @@ explorer.classifier, explorer.class_names = classifier, train.class_names
 explorer.mode = "gradcam"
 record("explorer_gradcam_payload_kb", round(explorer.payload_bytes / 1024, 1))
 explorer.mode = "activations"
-"""),
-    md("""
-## Exercises
 
-1. Which is the first layer whose receptive field covers the whole image? Check
-   your answer against the table in section 2.
-2. Upload a photo of your own in the explorer (a face, a street, text). At which
-   depth do the maps stop looking like the photo?
-3. Make filter grids for the *random* network (`random_bb`) at the same three
-   depths. What is missing?
-"""),
-    solution("""
-# 1. The first layer whose receptive field is at least the image size
-print(first_whole, acts.layers[first_whole] if first_whole is not None else "none")
-# 3. Filters of the untrained network: no structure to find, only noise
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    random_small = load_backbone(backbone.name, input_size=FILTER_SIZE, weights="random")
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has an empty cell for your attempt. When you have an answer, call the
+# self-check shown in the exercise (`check("03-1", ...)`): it says what is right, or what
+# to change. A solution hides under *Show a solution* (Run All does not run it).
+
+# %%
+from tlwidgets.exercises import check
+
+# %% [markdown]
+# **1.** Which is the first layer whose receptive field covers the whole image? Find it
+# in the table of section 2 and check its number (or name):
+# `check("03-1", layer, activations=acts, image_size=SIZE)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 1
+
+# %% tags=["solution"]
+sizes = [acts.receptive_fields[p].size for p in acts.layers]
+layer = next((i for i, s in enumerate(sizes) if s >= SIZE), None)
+print(layer, acts.layers[layer] if layer is not None else "no layer sees the whole image")
+check("03-1", layer, activations=acts, image_size=SIZE)
+
+# %% [markdown]
+# **2.** Upload a photo of your own in the explorer (a face, a street, text). At which
+# depth do the maps stop looking like the photo? Check the layer's name:
+# `check("03-2", name, activations=acts, image_size=SIZE)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 2
+
+# %% tags=["solution"]
+# In the explorer: upload the photo, then step through the depths. The answer depends on
+# the photo; here, the middle of the network:
+name = acts.layers[len(acts.layers) // 2]
+check("03-2", name, activations=acts, image_size=SIZE)
+
+# %% [markdown]
+# **3.** Make filter grids for the *random* network (load it with
+# `load_backbone(backbone.name, input_size=FILTER_SIZE, weights="random")`) at the same
+# depths. What is missing? Check the visualiser's result:
+# `check("03-3", result, backbone=random_small)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 3
+
+# %% tags=["solution"]
+# Filters of the untrained network: no structure to find, only noise
+random_small = load_backbone(backbone.name, input_size=FILTER_SIZE, weights="random")
 viz = FilterVisualizer(random_small.model, acts.layers[depths["middle"]])
-plt.imshow(montage(viz.run(range(N_FILTERS), steps=FILTER_STEPS).images))
+result = viz.run(range(N_FILTERS), steps=FILTER_STEPS)
+plt.imshow(montage(result.images))
 plt.axis("off")
 plt.show()
-"""),
-    code("""
+check("03-3", result, backbone=random_small)
+
+# %%
 record("runtime_s", round(time.perf_counter() - t_start, 1))
-"""),
-    md("""
-## Key points
 
-* A convolutional network computes a hierarchy: small receptive fields and
-  simple patterns (edges, colours) at the bottom, large receptive fields and
-  complex patterns at the top.
-* Feature visualisation needs priors (Fourier/decorrelated parameterisation,
-  transformation robustness) to show what a channel wants rather than noise.
-* Lower layers behave alike on very different images and move least when
-  fine-tuning: that is why reusing them works. Check the measured numbers
-  above for *this* network.
-* Grad-CAM and saliency show where a classifier looks; for a nested base, name
-  the layer by its path.
-"""),
-]
-
-if __name__ == "__main__":
-    write("notebooks/03_hierarchical_features.ipynb", CELLS)
+# %% [markdown]
+# ## Key points
+#
+# * A convolutional network computes a hierarchy: small receptive fields and
+#   simple patterns (edges, colours) at the bottom, large receptive fields and
+#   complex patterns at the top.
+# * Feature visualisation needs priors (Fourier/decorrelated parameterisation,
+#   transformation robustness) to show what a channel wants rather than noise.
+# * Lower layers behave alike on very different images and move least when
+#   fine-tuning: that is why reusing them works. Check the measured numbers
+#   above for *this* network.
+# * Grad-CAM and saliency show where a classifier looks; for a nested base, name
+#   the layer by its path.

@@ -1,36 +1,34 @@
-"""Source of notebooks/01_featurisers.ipynb (run: python -m tools.notebooks.build_01)."""
+# %% [markdown]
+# # Featurisers: a pretrained network as a feature extractor
+#
+# **Time:** about 30 minutes on a CPU, several of them waiting for the computer in
+# the `workshop` profile (`smoke` runs the same code on a few dozen images in seconds).
+#
+# **You will:**
+#
+# * cut a pretrained image network at a chosen layer and use its output as features
+#   for logistic regression and a linear SVM, in a scikit-learn pipeline;
+# * measure **where to cut**: accuracy of a linear probe at each depth of the network;
+# * measure **when a featuriser beats training from scratch**: learning curves as the
+#   number of labelled images per class grows;
+# * estimate transferability **before training** (LogME, a kNN score) and compare it
+#   with the measured accuracy on a near domain (ants vs bees, photos like ImageNet's)
+#   and a far one (chest X-rays);
+# * explore all of it with a widget.
+#
+# The rule of thumb this notebook puts to the test: with fewer than about 1,000
+# labelled images per class, remove the last layer or two of a large pretrained
+# network and train a linear classifier on its output.
 
-from tools.nbbuild import code, md, solution, write
+# %% tags=["parameters"]
+profile = "workshop"  # "workshop" or "smoke"
 
-CELLS = [
-    md("""
-# Featurisers: a pretrained network as a feature extractor
-
-**Time:** about 30 minutes on a CPU, several of them waiting for the computer in
-the `workshop` profile (`smoke` runs the same code on a few dozen images in seconds).
-
-**You will:**
-
-* cut a pretrained image network at a chosen layer and use its output as features
-  for logistic regression and a linear SVM, in a scikit-learn pipeline;
-* measure **where to cut**: accuracy of a linear probe at each depth of the network;
-* measure **when a featuriser beats training from scratch**: learning curves as the
-  number of labelled images per class grows;
-* estimate transferability **before training** (LogME, a kNN score) and compare it
-  with the measured accuracy on a near domain (ants vs bees, photos like ImageNet's)
-  and a far one (chest X-rays);
-* explore all of it with a widget.
-
-The rule of thumb this notebook puts to the test: with fewer than about 1,000
-labelled images per class, remove the last layer or two of a large pretrained
-network and train a linear classifier on its output.
-"""),
-    code('profile = "workshop"  # "workshop" or "smoke"', tags=["parameters"]),
-    code("""
+# %%
 import resource
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from IPython.display import HTML, display
@@ -49,17 +47,17 @@ REPEATS = 1 if SMOKE else 2          # random subsets per training size
 CNN_IMAGE_PASSES = 200 if SMOKE else 3000
 N_LAYERS = 4 if SMOKE else 10        # cut points in the depth sweep
 WIDGET_XRAYS_PER_CLASS = 12 if SMOKE else 150
-"""),
-    md("""
-## 1. The backbone
 
-`Featuriser` loads a pretrained network through the course's asset layer, cuts
-it, and pools its feature maps into one vector per image. `"auto"` asks for the
-workshop network (MobileNetV2, ImageNet weights); where those weights are not
-available it uses a smaller real ImageNet network and says so. Read which one
-you got:
-"""),
-    code("""
+# %% [markdown]
+# ## 1. The backbone
+#
+# `Featuriser` loads a pretrained network through the course's asset layer, cuts
+# it, and pools its feature maps into one vector per image. `"auto"` asks for the
+# workshop network (MobileNetV2, ImageNet weights); where those weights are not
+# available it uses a smaller real ImageNet network and says so. Read which one
+# you got:
+
+# %%
 from tlwidgets.featurize import Featuriser
 
 featuriser = Featuriser("auto").fit()   # the whole convolutional base, global average pooling
@@ -67,17 +65,17 @@ print(featuriser.describe())
 record("backbone", featuriser.backbone_.describe(), show=False)
 record("backbone_name", featuriser.backbone_.name)
 record("backbone_is_standin", featuriser.backbone_.notice is not None)
-"""),
-    md("""
-## 2. Two target tasks: near and far from ImageNet
 
-* **Ants vs bees** (the PyTorch tutorial's data): photos of insects, the kind of
-  picture ImageNet is full of. A *near* domain.
-* **PneumoniaMNIST**: 28x28 grey chest X-rays, normal vs pneumonia. Nothing like
-  ImageNet: a *far* domain. The featuriser converts grey to RGB and resizes to the
-  network's input size, batch by batch.
-"""),
-    code("""
+# %% [markdown]
+# ## 2. Two target tasks: near and far from ImageNet
+#
+# * **Ants vs bees** (the PyTorch tutorial's data): photos of insects, the kind of
+#   picture ImageNet is full of. A *near* domain.
+# * **PneumoniaMNIST**: 28x28 grey chest X-rays, normal vs pneumonia. Nothing like
+#   ImageNet: a *far* domain. The featuriser converts grey to RGB and resizes to the
+#   network's input size, batch by batch.
+
+# %%
 from tlwidgets.data import load_hymenoptera, load_pneumoniamnist
 
 size = featuriser.input_size_
@@ -92,28 +90,28 @@ if xray_train.notice:
 for name, d in [("ants/bees train", ants_train), ("ants/bees val", ants_val),
                 ("X-ray train", xray_train), ("X-ray test", xray_test)]:
     counts = np.bincount(d.labels)
-    print(f"{name:16s} {len(d):5d} images {d.images.shape[1:]}, per class {dict(zip(d.class_names, counts))}")
+    print(f"{name:16s} {len(d):5d} images {d.images.shape[1:]}, per class {dict(zip(d.class_names, counts, strict=True))}")
 record("n_images", {"ants_train": len(ants_train), "ants_val": len(ants_val),
                     "xray_train": len(xray_train), "xray_test": len(xray_test)})
 
 fig = Figure(figsize=(10, 2.4))
 axes = fig.subplots(1, 8)
 picks = [(ants_train, i) for i in (0, 1, -2, -1)] + [(xray_train, i) for i in (0, 1, -2, -1)]
-for ax, (d, i) in zip(axes, picks):
+for ax, (d, i) in zip(axes, picks, strict=True):
     ax.imshow(d.images[i])
     ax.set_title(d.class_names[d.labels[i]], fontsize=9)
     ax.axis("off")
 fig
-"""),
-    md("""
-## 3. The size argument
 
-A linear classifier on raw pixels has to learn one weight per pixel and colour
-channel from a handful of examples. The featuriser hands it a short vector
-instead, made by a network that has already learned what edges, textures and
-object parts look like:
-"""),
-    code("""
+# %% [markdown]
+# ## 3. The size argument
+#
+# A linear classifier on raw pixels has to learn one weight per pixel and colour
+# channel from a handful of examples. The featuriser hands it a short vector
+# instead, made by a network that has already learned what edges, textures and
+# object parts look like:
+
+# %%
 raw_dim = int(np.prod(ants_train.images.shape[1:]))
 feature_dim = featuriser.n_features_out_
 print(f"raw image: {' x '.join(map(str, ants_train.images.shape[1:]))} = {raw_dim:,} numbers")
@@ -121,16 +119,16 @@ print(f"features:  {feature_dim:,} numbers ({raw_dim / feature_dim:,.0f} times f
 print(f"labelled ants/bees images: {len(ants_train)}")
 record("raw_dim", raw_dim)
 record("feature_dim", feature_dim)
-"""),
-    md("""
-## 4. Featurise, then logistic regression
 
-`Featuriser` is a scikit-learn transformer. Featurising streams the images
-through the network in batches (a progress bar shows it), and caches the
-features on disk: keyed by the weights, the cut layer, the pooling, the
-preprocessing, the input size and the images themselves.
-"""),
-    code("""
+# %% [markdown]
+# ## 4. Featurise, then logistic regression
+#
+# `Featuriser` is a scikit-learn transformer. Featurising streams the images
+# through the network in batches (a progress bar shows it), and caches the
+# features on disk: keyed by the weights, the cut layer, the pooling, the
+# preprocessing, the input size and the images themselves.
+
+# %%
 from sklearn.linear_model import LogisticRegression
 
 t = time.perf_counter()
@@ -152,12 +150,12 @@ print(f"ants vs bees validation accuracy: ImageNet weights {acc_imagenet:.3f}, "
       f"random weights {acc_random:.3f}")
 record("ants_accuracy_imagenet", acc_imagenet)
 record("ants_accuracy_random", acc_random)
-"""),
-    md("""
-Run it again: the features come from the cache. A different layer, pooling,
-weight or image would miss it and recompute.
-"""),
-    code("""
+
+# %% [markdown]
+# Run it again: the features come from the cache. A different layer, pooling,
+# weight or image would miss it and recompute.
+
+# %%
 t = time.perf_counter()
 again = featuriser.featurise(ants_train.images)
 again_val = featuriser.featurise(ants_val.images)
@@ -166,12 +164,12 @@ print(f"second run: {second_run * 1000:.0f} ms, from cache: {again.from_cache}, 
       f"{first_run / second_run:.0f} times faster than the first")
 record("cache_hit", again.from_cache and again_val.from_cache)
 record("cache_speedup", first_run / second_run)
-"""),
-    md("""
-As a pipeline, the featuriser is one step like any other (and `clone`,
-`cross_val_score` or `GridSearchCV` work on it):
-"""),
-    code("""
+
+# %% [markdown]
+# As a pipeline, the featuriser is one step like any other (and `clone`,
+# `cross_val_score` or `GridSearchCV` work on it):
+
+# %%
 from sklearn.pipeline import make_pipeline
 
 pipe = make_pipeline(Featuriser("auto", drop_last=0), LogisticRegression(max_iter=3000))
@@ -179,16 +177,16 @@ pipe.fit(ants_train.images, ants_train.labels)
 acc_pipeline = pipe.score(ants_val.images, ants_val.labels)
 print(f"pipeline accuracy {acc_pipeline:.3f} (features from the cache: {pipe[0].last_run_.from_cache})")
 record("pipeline_accuracy", acc_pipeline)
-"""),
-    md("""
-## 5. Where to cut: a depth sweep
 
-Yosinski et al. (2014) asked how transferable the features of each layer are.
-Here is the featuriser version: cut at several depths (block outputs, evenly
-spaced from the first convolution to the last layer), pool, train a logistic
-regression, measure. All depths are featurised in one pass over the images.
-"""),
-    code("""
+# %% [markdown]
+# ## 5. Where to cut: a depth sweep
+#
+# Yosinski et al. (2014) asked how transferable the features of each layer are.
+# Here is the featuriser version: cut at several depths (block outputs, evenly
+# spaced from the first convolution to the last layer), pool, train a logistic
+# regression, measure. All depths are featurised in one pass over the images.
+
+# %%
 from tlwidgets.curves import depth_sweep, plot_depth_sweep
 
 sweep_near = depth_sweep(featuriser, ants_train.images, ants_train.labels,
@@ -216,29 +214,35 @@ record("depth_sweep_near", [(r["layer"], round(r["accuracy"], 4)) for r in sweep
 record("depth_sweep_far", [(r["layer"], round(r["accuracy"], 4)) for r in sweep_far])
 record("best_layer_near", best_near["layer"])
 record("best_layer_far", best_far["layer"])
-"""),
-    md("""
-Read the two curves. Early layers compute generic, low-level features (edges,
-colours, simple textures); the last layers the most ImageNet-specific ones.
-For each domain: where does the curve peak, and how far below the peak does it
-end? A cut before the last layer pays off when the target is far from the
-pretraining photos and the last layers' specialisation is worth little there.
-"""),
-    md("""
-## 6. Learning curves: featuriser vs training from scratch
 
-Four ways to learn from `k` labelled images per class, each measured on the same
-held-out test images, over `REPEATS` random subsets per size:
+# %% [markdown]
+# Read the two curves. Early layers compute generic, low-level features (edges,
+# colours, simple textures); the last layers the most ImageNet-specific ones.
+# For each domain: where does the curve peak, and how far below the peak does it
+# end? A cut before the last layer pays off when the target is far from the
+# pretraining photos and the last layers' specialisation is worth little there.
 
-* (a) logistic regression on raw pixels (32x32 colour for the insects, the native
-  28x28 for the X-rays);
-* (b) a small CNN trained from scratch (3 conv blocks; 64x64 insects, 28x28 X-rays);
-* (c) featuriser + logistic regression;
-* (d) featuriser + linear SVM.
-"""),
-    code("""
-from tlwidgets.curves import (compare_learning_curves, pixel_features, plot_learning_curves,
-                              summarise_curves)
+# %% [markdown]
+# ## 6. Learning curves: featuriser vs training from scratch
+#
+# Four ways to learn from `k` labelled images per class, each measured on the same
+# held-out test images, over `REPEATS` random subsets per size:
+#
+# * (a) logistic regression on raw pixels (32x32 colour for the insects, the native
+#   28x28 for the X-rays);
+# * (b) a small CNN trained from scratch (3 conv blocks; 64x64 insects, 28x28 X-rays);
+# * (c) featuriser + logistic regression;
+# * (d) featuriser + linear SVM.
+
+# %%
+from tlwidgets.curves import compare_learning_curves, pixel_features
+from tlwidgets.learning_curves import plot_learning_curves, size_label, summarise_curves
+
+
+def means(rows):  # {method: {"3": mean accuracy, ..., "all": ...}} from the curve's records
+    return {m: {size_label(s): round(p["mean"], 4) for s, p in by_size.items()}
+            for m, by_size in summarise_curves(rows).items()}
+
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -271,24 +275,25 @@ plot_learning_curves(curves_far, ax2, title="chest X-rays (far domain)", chance=
 fig.tight_layout()
 display(fig)
 
-record("learning_curves_near", summarise_curves(curves_near))
-record("learning_curves_far", summarise_curves(curves_far))
-"""),
-    code("""
+record("learning_curves_near", means(curves_near))
+record("learning_curves_far", means(curves_far))
+
+
+# %%
 def table(rows):
-    sizes = list(dict.fromkeys("all" if r["per_class"] is None else str(r["per_class"]) for r in rows))
+    sizes = list(dict.fromkeys(size_label(r["size"]) for r in rows))
     head = "".join(f"<th>{s}/class</th>" for s in sizes)
     body = ""
-    for method, accs in summarise_curves(rows).items():
+    for method, accs in means(rows).items():
         body += f"<tr><td>{method}</td>" + "".join(f"<td>{accs.get(s, float('nan')):.3f}</td>" for s in sizes) + "</tr>"
     return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
 
 display(HTML("<h4>Ants vs bees</h4>" + table(curves_near) + "<h4>Chest X-rays</h4>" + table(curves_far)))
-"""),
-    code("""
+
+# %%
 # The comparison in words, computed from the curves above.
 for name, rows in [("ants vs bees", curves_near), ("chest X-rays", curves_far)]:
-    acc = summarise_curves(rows)
+    acc = means(rows)
     smallest, largest = list(acc["featuriser + logistic regression"])[0], "all"
     feat = {k: max(acc["featuriser + logistic regression"][k], acc["featuriser + linear SVM"][k])
             for k in (smallest, largest)}
@@ -297,31 +302,31 @@ for name, rows in [("ants vs bees", curves_near), ("chest X-rays", curves_far)]:
     print(f"{name}: with {smallest} images per class, featuriser {feat[smallest]:.3f} vs best baseline "
           f"{base[smallest]:.3f} (gap {feat[smallest] - base[smallest]:+.3f}); with all of them, "
           f"{feat[largest]:.3f} vs {base[largest]:.3f} (gap {feat[largest] - base[largest]:+.3f})")
-"""),
-    md("""
-What to look for: the gap between the featuriser lines and the baselines at the
-left end (few labels) and at the right end (every label), on each domain. Where
-the gap shrinks as labels grow, training on the task itself is catching up with
-features learned on photos; where the lines would cross is the measured version
-of the "about 1,000 images per class" rule of thumb for that task.
-"""),
-    md("""
-## 7. Transferability before training
 
-Can we tell which features will work *before* training a classifier? Three
-scores computed from the training features alone:
+# %% [markdown]
+# What to look for: the gap between the featuriser lines and the baselines at the
+# left end (few labels) and at the right end (every label), on each domain. Where
+# the gap shrinks as labels grow, training on the task itself is catching up with
+# features learned on photos; where the lines would cross is the measured version
+# of the "about 1,000 images per class" rule of thumb for that task.
 
-* **LogME** (You et al., 2021): the evidence of a Bayesian linear model on the
-  features, maximised over its two hyper-parameters; higher is better, and it is
-  only comparable between feature extractors on the **same** target data.
-* **kNN**: leave-one-out 5-nearest-neighbour accuracy on the training features.
-* **linear probe**: 5-fold cross-validated logistic regression on the training set.
+# %% [markdown]
+# ## 7. Transferability before training
+#
+# Can we tell which features will work *before* training a classifier? Three
+# scores computed from the training features alone:
+#
+# * **LogME** (You et al., 2021): the evidence of a Bayesian linear model on the
+#   features, maximised over its two hyper-parameters; higher is better, and it is
+#   only comparable between feature extractors on the **same** target data.
+# * **kNN**: leave-one-out 5-nearest-neighbour accuracy on the training features.
+# * **linear probe**: 5-fold cross-validated logistic regression on the training set.
+#
+# We score four feature extractors per domain (ImageNet or random weights, cut at
+# the last layer or halfway) and set the scores next to the test accuracy
+# actually measured.
 
-We score four feature extractors per domain (ImageNet or random weights, cut at
-the last layer or halfway) and set the scores next to the test accuracy
-actually measured.
-"""),
-    code("""
+# %%
 from scipy.stats import spearmanr
 
 from tlwidgets.featurize import featurise_layers
@@ -362,7 +367,7 @@ record("transferability", rows)
 record("rank_agreement", agreement)
 
 fig = Figure(figsize=(10, 3.6))
-for ax, domain in zip(fig.subplots(1, 2), domains):
+for ax, domain in zip(fig.subplots(1, 2), domains, strict=True):
     for r in (r for r in rows if r["domain"] == domain):
         marker = "o" if r["weights"] == "ImageNet" else "x"
         ax.scatter(r["logme"], r["accuracy"], marker=marker, s=60, color="#1f77b4" if r["layer"] == last else "#ff7f0e")
@@ -373,28 +378,28 @@ for ax, domain in zip(fig.subplots(1, 2), domains):
     ax.grid(alpha=0.3)
 fig.tight_layout()
 fig
-"""),
-    md("""
-LogME needs no classifier training, only one SVD of the feature matrix. Compare
-its ordering of the four feature extractors with the measured accuracy (the rank
-correlations printed above), domain by domain. It is an estimate: the literature
-finds such rankings unstable (Agostinelli et al., 2022), so use it to shortlist
-backbones and cut points, then measure.
-"""),
-    md("""
-## 8. Explore: backbone, cut layer, classifier, training size
 
-The widget below featurises every candidate layer once per backbone (cached),
-then refits the classifier on every change. The left plot is a 2D projection
-(PCA) of the training features; filled points are the images the classifier
-was trained on. The right plot is the learning curve of the current choice.
+# %% [markdown]
+# LogME needs no classifier training, only one SVD of the feature matrix. Compare
+# its ordering of the four feature extractors with the measured accuracy (the rank
+# correlations printed above), domain by domain. It is an estimate: the literature
+# finds such rankings unstable (Agostinelli et al., 2022), so use it to shortlist
+# backbones and cut points, then measure.
 
-Try: the random-weights backbone; an early cut; 5 images per class; the X-rays
-at several depths.
-"""),
-    code("""
-from tlwidgets.curves import ProbeLab
+# %% [markdown]
+# ## 8. Explore: backbone, cut layer, classifier, training size
+#
+# The widget below featurises every candidate layer once per backbone (cached),
+# then refits the classifier on every change. The left plot is a 2D projection
+# (PCA) of the training features; filled points are the images the classifier
+# was trained on. The right plot is the learning curve of the current choice.
+#
+# Try: the random-weights backbone; an early cut; 5 images per class; the X-rays
+# at several depths.
+
+# %%
 from tlwidgets.widgets.featuriser_explorer import FeaturiserExplorer
+from tlwidgets.widgets.probe_lab import ProbeLab
 
 xray_widget_train = xray_train.subset(WIDGET_XRAYS_PER_CLASS, seed=0)
 labs = {
@@ -410,11 +415,11 @@ with warnings.catch_warnings():
     explorer = FeaturiserExplorer(labs, sizes=(3, 0) if SMOKE else (5, 10, 20, 50, 0),
                                   curve_repeats=REPEATS)
 explorer
-"""),
-    md("""
-Everything the widget shows is also in its traits, so you can drive it from code:
-"""),
-    code("""
+
+# %% [markdown]
+# Everything the widget shows is also in its traits, so you can drive it from code:
+
+# %%
 first = explorer.accuracy
 explorer.classifier = "linear SVM"
 print(f"{explorer.layer}: logistic regression {first:.3f}, linear SVM {explorer.accuracy:.3f} "
@@ -423,69 +428,88 @@ record("widget_accuracy_lr", first)
 record("widget_accuracy_svm", explorer.accuracy)
 record("widget_updates", explorer.updates)
 explorer.classifier = "logistic regression"
-"""),
-    md("""
-## Exercises
 
-**1.** Global *max* pooling keeps the strongest response of each channel instead
-of the average. Does it help on ants vs bees? (One line changes.)
-"""),
-    solution("""
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has an empty cell for your attempt. When you have an answer, call the
+# self-check shown in the exercise (`check("01-1", ...)`): it says what is right, or what
+# to change. A solution hides under *Show a solution* (Run All does not run it).
+
+# %%
+from tlwidgets.exercises import check
+
+# %% [markdown]
+# **1.** Global *max* pooling keeps the strongest response of each channel instead
+# of the average. Does it help on ants vs bees? (One line changes.) Check your
+# featuriser and its accuracy: `check("01-1", fmax, accuracy=acc_max)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 1
+
+# %% tags=["solution"]
 fmax = Featuriser("auto", pooling="max")
-acc_max = LogisticRegression(max_iter=3000).fit(fmax.transform(ants_train.images), ants_train.labels) \\
+acc_max = LogisticRegression(max_iter=3000).fit(fmax.transform(ants_train.images), ants_train.labels) \
     .score(fmax.transform(ants_val.images), ants_val.labels)
 print(f"max pooling {acc_max:.3f} vs average pooling {acc_imagenet:.3f}")
-"""),
-    md("""
-**2.** For the X-rays, build a pipeline that cuts at the best layer of the depth
-sweep and compare it with cutting at the last layer.
-"""),
-    solution("""
-best = Featuriser("auto", layer=best_far["layer"])
-acc_best = make_pipeline(best, LogisticRegression(max_iter=3000)).fit(
-    xray_train.images, xray_train.labels).score(xray_test.images, xray_test.labels)
+check("01-1", fmax, accuracy=acc_max)
+
+# %% [markdown]
+# **2.** For the X-rays, build a pipeline that cuts at the best layer of the depth
+# sweep and compare it with cutting at the last layer. Check the fitted pipeline:
+# `check("01-2", pipeline, layer=best_far["layer"])`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 2
+
+# %% tags=["solution"]
+pipeline = make_pipeline(Featuriser("auto", layer=best_far["layer"]),
+                         LogisticRegression(max_iter=3000))
+acc_best = pipeline.fit(xray_train.images, xray_train.labels).score(xray_test.images,
+                                                                    xray_test.labels)
 print(f"cut at {best_far['layer']}: {acc_best:.3f}; at the last layer: {sweep_far[-1]['accuracy']:.3f}")
-"""),
-    md("""
-**3.** Does LogME still rank ImageNet above random weights with only 10 training
-images per class? (Compute it on `ants_train.subset(10)`.)
-"""),
-    solution("""
+check("01-2", pipeline, layer=best_far["layer"])
+
+# %% [markdown]
+# **3.** Does LogME still rank ImageNet above random weights with only 10 training
+# images per class? Compute both scores on `sub = ants_train.subset(10, seed=0)` and
+# check them: `check("01-3", {"imagenet": ..., "random": ...}, subset=sub)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 3
+
+# %% tags=["solution"]
 sub = ants_train.subset(10, seed=0)
-print("ImageNet", logme(featuriser.transform(sub.images), sub.labels),
-      "random", logme(random_featuriser.transform(sub.images), sub.labels))
-"""),
-    code("""
+scores = {"imagenet": logme(featuriser.transform(sub.images), sub.labels),
+          "random": logme(random_featuriser.transform(sub.images), sub.labels)}
+check("01-3", scores, subset=sub)
+
+# %%
 usage = resource.getrusage(resource.RUSAGE_SELF)
 run_seconds = time.perf_counter() - T0
 try:  # Linux: this kernel's own peak resident memory
-    peak_mb = next(int(line.split()[1]) for line in open("/proc/self/status")
-                   if line.startswith("VmHWM:")) / 1024
-except OSError:
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
     peak_mb = usage.ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 print(f"this notebook ran for {run_seconds:.0f} s (CPU time {usage.ru_utime + usage.ru_stime:.0f} s); "
       f"peak memory of the kernel {peak_mb:.0f} MB")
 record("run_seconds", run_seconds)
 record("cpu_seconds", usage.ru_utime + usage.ru_stime)
 record("peak_memory_mb", peak_mb)
-"""),
-    md("""
-## Key points
 
-* A pretrained network minus its last layer(s) is a **featuriser**: a fixed
-  function from images to short vectors, fitted by nobody on your data. A linear
-  model on those vectors needs few labelled examples.
-* **Where to cut** is measurable: a linear probe per depth shows it. Late
-  layers suit tasks near the pretraining data; for far domains look at earlier cuts.
-* **Featuriser vs training from scratch** is measurable too: the learning
-  curves show how large the featuriser's advantage is on each task, and how it
-  changes with the number of labels and the distance from the pretraining data.
-* **LogME** and kNN scores estimate transferability without training a
-  classifier; they rank options, measured accuracy decides.
-* Featurise once, cache the features, then iterate on the classifier in
-  seconds: the cache is keyed by everything the features depend on.
-"""),
-]
-
-if __name__ == "__main__":
-    write("notebooks/01_featurisers.ipynb", CELLS)
+# %% [markdown]
+# ## Key points
+#
+# * A pretrained network minus its last layer(s) is a **featuriser**: a fixed
+#   function from images to short vectors, fitted by nobody on your data. A linear
+#   model on those vectors needs few labelled examples.
+# * **Where to cut** is measurable: a linear probe per depth shows it. Late
+#   layers suit tasks near the pretraining data; for far domains look at earlier cuts.
+# * **Featuriser vs training from scratch** is measurable too: the learning
+#   curves show how large the featuriser's advantage is on each task, and how it
+#   changes with the number of labels and the distance from the pretraining data.
+# * **LogME** and kNN scores estimate transferability without training a
+#   classifier; they rank options, measured accuracy decides.
+# * Featurise once, cache the features, then iterate on the classifier in
+#   seconds: the cache is keyed by everything the features depend on.

@@ -1,0 +1,74 @@
+# %% [markdown]
+# # Start here: transfer learning, hands on
+#
+# **Time:** about 5 minutes. **You will:** see what the course covers, and check
+# that this kernel is ready for it (packages, data, and whether it runs on a GPU).
+#
+# Transfer learning reuses what a model learned on a task with plenty of labelled
+# data (ImageNet photos, billions of words of text) for a task with little. Every
+# notebook here lets you *measure* when that works and when it does not.
+
+# %% [markdown]
+# ## The course map
+#
+# | Notebook | What you do | Time (CPU) |
+# |---|---|---|
+# | `00_start_here` | check the kernel, meet the course | 5 min |
+# | `01_featurisers` | cut a pretrained network, train logistic regression / SVM on its features; learning curves vs training from scratch | 30 min |
+# | `02_fine_tuning` | freeze and unfreeze layers with the LayerFreezer; two-phase training; the BatchNormalization and learning-rate traps | 45 min |
+# | `03_hierarchical_features` | see edges become textures become parts with the FeatureExplorer; Grad-CAM | 30 min |
+# | `04_word_embeddings` | pretrained word vectors, the out-of-vocabulary problem in a specialised domain, continuing training | 40 min |
+# | `05_multitask_learning` | shared layers and task heads: entity recognition helped by part-of-speech tagging | 40 min |
+#
+# Each notebook has a `profile` parameter: `workshop` uses the real data sizes,
+# `smoke` runs the same code on a handful of examples in seconds (this is what the
+# tests run).
+
+# %% tags=["parameters"]
+profile = "workshop"  # "workshop" or "smoke"
+
+# %% [markdown]
+# ## Is this kernel ready?
+#
+# The doctor below checks the installed versions, the device (GPU or CPU), the
+# memory you have, and the data and pretrained weights the course uses. Anything
+# missing comes with the command that fixes it. Press **Check again** after
+# fixing something.
+
+# %%
+from tlwidgets.notebook import check_profile, record
+from tlwidgets.widgets.doctor import DoctorWidget
+
+check_profile(profile)
+doctor = DoctorWidget()
+doctor
+
+# %% [markdown]
+# What the doctor found, as values the rest of the course (and its tests) can use:
+
+# %%
+report = doctor.report
+record("ready", report.ready)
+record("has_gpu", report.device.has_gpu)
+record("device", report.device.summary)
+record("assets_missing", [row.asset.id for row in report.missing])
+record("assets_standin", [row.asset.id for row in report.standins])
+
+# %% [markdown]
+# ### Reading the result
+#
+# * **Ready** means every asset is present or has a *stand-in*: a smaller real
+#   asset used in its place (for example MobileNet alpha 0.25 instead of
+#   MobileNetV2). The notebooks name the stand-in whenever they use one.
+# * **GPU**: on a GPU kernel the training notebooks run several times faster. On
+#   a CPU (a laptop, Binder) every notebook still runs; pick the `smoke` profile
+#   if you are short of time.
+# * **Missing**: run the command shown, in a terminal, on a machine with network
+#   access: `python -m tlwidgets fetch --pack workshop`. Workshop instructors do
+#   this once per machine before the session.
+#
+# ## Key points
+#
+# * Transfer learning reuses pretrained knowledge; the course measures when it helps.
+# * `python -m tlwidgets doctor` tells you the same thing as the widget above, in a terminal.
+# * Every number you will see in this course is computed by the notebook in front of you.
