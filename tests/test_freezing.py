@@ -232,3 +232,53 @@ def test_training_false_on_a_nested_base_does_not_protect_bn_statistics():
     mean = bn.moving_mean.numpy().copy()
     clf.fit(x_train, y_train, epochs=1, verbose=0)
     np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
+
+
+def test_requests_that_cannot_be_honoured_raise_and_change_nothing(mobilenet):
+    from tlwidgets.widgets.layer_freezer import LayerFreezer
+
+    inp = keras.Input((128, 128, 3))
+    aug = keras.Sequential([keras.layers.RandomFlip("horizontal")], name="augment")
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(mobilenet(aug(inp)))
+    clf = keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="clf")
+    freezing.unfreeze_top(clf, 1)
+    before = freezing.trainable_state(clf)
+    base = mobilenet.name
+    keys = [b.key for b in freezing.blocks(clf)]
+    assert keys[0] == "augment" and keys[1] == f"{base}/stem"  # weightless nested model: one block
+    with pytest.raises(ValueError, match="no weights to train"):
+        freezing.set_blocks_trainable(clf, ["augment"], True)
+    with pytest.raises(LayerNotFoundError, match=f"{base}/block_13"):
+        freezing.set_block_states(clf, {f"{base}/block_12": True, "block_31": True})
+    with pytest.raises(ValueError, match="train_bn=True"):
+        freezing.set_layers_trainable(clf, {f"{base}/conv_pw_12_bn": True})
+    with pytest.raises(ValueError, match="not nested inside"):
+        freezing.unfreeze_top(clf, 1, base=_small_base())
+    with pytest.raises(ValueError, match="whole number"):
+        freezing.unfreeze_top(clf, True)
+    assert freezing.trainable_state(clf) == before
+    w = LayerFreezer(clf)
+    with pytest.raises(ValueError, match="no weights to train"):
+        w.toggle("augment")
+    with pytest.raises(LayerNotFoundError, match="block_13"):
+        w.toggle("block_31")
+    assert freezing.trainable_state(clf) == before and w.changes == 0
+    # The model itself as its own base, and by name.
+    assert freezing.unfreeze_top(mobilenet, 1, base=mobilenet).trainable == 67_840
+    assert freezing.unfreeze_top(clf, 1, base=base).trainable == 67_840 + 514
+
+
+def test_graph_blocks_for_an_unknown_residual_model():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="a_conv")(inp)
+    x = keras.layers.BatchNormalization(name="a_norm")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="r_conv1")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="r_conv2")(y)
+    x = keras.layers.Activation("relu", name="after")(x + y)  # a raw op merges the branch
+    x = keras.layers.MaxPooling2D(name="down")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="b_conv1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="b_conv2")(x)
+    model = keras.Model(inp, x, name="unknown")
+    found = freezing.blocks(model)
+    assert [(b.name, len(b.paths)) for b in found] == [
+        ("a_conv", 2), ("r_conv1", 4), ("b_conv1", 2)]  # stem, residual (+relu, pool), stage

@@ -41,8 +41,10 @@ callback, refuses to start ``fit`` while the compiled state is stale.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -179,8 +181,23 @@ def is_batchnorm(layer: keras.Layer) -> bool:
     return isinstance(layer, keras.layers.BatchNormalization)
 
 
+_SIZES: dict[int, tuple[weakref.ref, int]] = {}  # id(variable) -> (variable, size)
+
+
+def _variable_size(v) -> int:
+    """``prod(v.shape)``, remembered: reading a TensorFlow variable's shape costs ~20 us,
+    and a LayerFreezer change reads every variable of the model."""
+    hit = _SIZES.get(id(v))
+    if hit is not None and hit[0]() is v:
+        return hit[1]
+    size = math.prod(v.shape)
+    key = id(v)
+    _SIZES[key] = (weakref.ref(v, lambda _, key=key: _SIZES.pop(key, None)), size)
+    return size
+
+
 def _size(variables: Iterable) -> int:
-    return int(sum(np.prod(v.shape, dtype=np.int64) for v in variables))
+    return sum(_variable_size(v) for v in variables)
 
 
 def _trainable_size(layer: keras.Layer) -> int:
@@ -192,7 +209,7 @@ def _trainable_size(layer: keras.Layer) -> int:
 
 def _weighted_paths(model: keras.Model) -> set[str]:
     """Paths of the leaf layers that have weights to train (BatchNormalization aside)."""
-    return {i.path for i in iter_layers(model) if not i.is_model and _trainable_size(i.layer)}
+    return {i.path for i in _plan(model).leaves if _trainable_size(i.layer)}
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -246,7 +263,56 @@ class ParamCounts:
                 f"({100 * self.share:.1f}%)")
 
 
-def _check_model(model: keras.Model) -> list[LayerInfo]:
+@dataclass
+class _Plan:
+    """What a model's structure gives once: layers, layers inside custom layers, variables,
+    shapes, blocks. Remembered per model (a freezing call must not walk 1,000 layers twice)."""
+
+    signature: tuple
+    infos: list[LayerInfo]
+    inner: dict[str, list[tuple[str, keras.Layer]]]  # leaf path -> [(path, sublayer)]
+    weights: dict[str, list]  # leaf or inner path -> [(variable, size)]
+    shapes: dict[str, tuple | None]
+    variables: list  # [(variable, size)] for model.weights
+    blocks: list[Block] | None = None
+
+    @property
+    def leaves(self) -> list[LayerInfo]:
+        return [info for info in self.infos if not info.is_model]
+
+
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _signature(model: keras.Model) -> tuple:
+    return (model.built, tuple(id(layer) for layer in model.layers))
+
+
+def _plan(model: keras.Model) -> _Plan:
+    signature = _signature(model)
+    plan = _PLANS.get(model)
+    if plan is not None and plan.signature == signature:
+        return plan
+    infos = iter_layers(model)
+    inner, weights, shapes = {}, {}, {}
+    for info in infos:
+        try:
+            shapes[info.path] = tuple(info.layer.output.shape)
+        except (AttributeError, ValueError, RuntimeError):
+            shapes[info.path] = None
+        if info.is_model:
+            continue
+        weights[info.path] = [(v, _variable_size(v)) for v in info.layer.weights]
+        inner[info.path] = _inner(info)
+        for path, sub in inner[info.path]:
+            weights[path] = [(v, _variable_size(v)) for v in sub.weights]
+    variables = [(v, _variable_size(v)) for v in model.weights]
+    plan = _Plan(signature, infos, inner, weights, shapes, variables)
+    _PLANS[model] = plan
+    return plan
+
+
+def _check_model(model: keras.Model) -> _Plan:
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model, got {type(model).__name__}.")
     if not model.built:
@@ -255,9 +321,10 @@ def _check_model(model: keras.Model) -> list[LayerInfo]:
             "Build it first: call it on data or on keras.Input(shape=...), or give its "
             "first layer an input shape."
         )
-    if not model.weights:
+    plan = _plan(model)
+    if not plan.variables:
         raise ValueError(f"Model {model.name!r} has no weights: there is nothing to freeze.")
-    return iter_layers(model)
+    return plan
 
 
 def _leaves(infos: list[LayerInfo]) -> list[LayerInfo]:
@@ -286,40 +353,51 @@ def _effective(model: keras.Model, infos: list[LayerInfo]) -> dict[str, bool]:
     return out
 
 
-def _rows(model: keras.Model, infos: list[LayerInfo], block_of: Mapping[str, str]) -> list[LayerRow]:
+def _rows(model: keras.Model, plan: _Plan, block_of: Mapping[str, str]) -> list[LayerRow]:
+    infos = plan.infos
     effective = _effective(model, infos)
-    rows = []
+    rows: dict[str, LayerRow] = {}
 
     def row(path, layer, depth, on, block, shape):
-        rows.append(LayerRow(
+        sizes = plan.weights[path]
+        rows[path] = LayerRow(
             path=path, type=type(layer).__name__, depth=depth, block=block, output_shape=shape,
-            params=_size(layer.weights),
-            trainable_params=_size(layer.trainable_weights) if on else 0,
+            params=sum(n for _, n in sizes),
+            trainable_params=sum(n for v, n in sizes if v.trainable) if on else 0,
             trainable=on,
             bn_mode=(("training" if on else "inference") if is_batchnorm(layer) else None),
-        ))
+        )
 
     for info in infos:
-        try:
-            shape = tuple(info.layer.output.shape)
-        except (AttributeError, ValueError, RuntimeError):
-            shape = None
         on = effective[info.path]
         block = block_of.get(info.path, "")
-        row(info.path, info.layer, info.depth, on, block, shape)
-        if not info.is_model:
-            for path, sub in _inner(info):
-                row(path, sub, info.depth + path.count("/") - info.path.count("/"),
-                    bool(on and sub.trainable), block, None)
-    return rows
+        if info.is_model:  # filled in below from its layers
+            rows[info.path] = None
+            continue
+        row(info.path, info.layer, info.depth, on, block, plan.shapes[info.path])
+        for path, sub in plan.inner[info.path]:
+            row(path, sub, info.depth + path.count("/") - info.path.count("/"),
+                bool(on and sub.trainable), block, None)
+    for info in reversed(infos):  # inner models first
+        if info.is_model:
+            on = effective[info.path]
+            depth = info.path.count("/") + 1
+            inside = [r for p, r in rows.items() if r is not None and p.count("/") == depth
+                      and p.startswith(info.path + "/")]
+            rows[info.path] = LayerRow(
+                path=info.path, type=info.type, depth=info.depth, block="",
+                output_shape=plan.shapes[info.path], params=sum(r.params for r in inside),
+                trainable_params=sum(r.trainable_params for r in inside) if on else 0,
+                trainable=on, bn_mode=None)
+    return list(rows.values())
 
 
 def layer_table(model: keras.Model, *, block_list: list[Block] | None = None) -> list[LayerRow]:
     """Every layer (nested models, and layers inside custom layers, included) with its block,
     shape, parameters and state. ``block_list``: the model's :func:`blocks`, if known."""
-    infos = _check_model(model)
+    plan = _check_model(model)
     block_list = blocks(model) if block_list is None else block_list
-    return _rows(model, infos, {p: b.name for b in block_list for p in b.paths})
+    return _rows(model, plan, {p: b.name for b in block_list for p in b.paths})
 
 
 # --- blocks -----------------------------------------------------------------------------------
@@ -474,8 +552,10 @@ def _container(model: keras.Model, prefix: str) -> list:
             seg = segment.get(id(op), -1)
             region = seg if seg_size.get(seg, 1) > 1 else None
             spatial = _spatial(shapes.get(id(op)))
-            new = current is None or (region is not None and current.segment != region) or (
-                item.starter and current.starters and (
+            if region is not None:  # a residual block or module: one block
+                new = current is None or current.segment != region
+            else:  # a chain: a new block where the spatial size changes (or per layer if flat)
+                new = current is None or (item.starter and current.starters > 0 and (
                     current.segment is not None or spatial is None or spatial != current.spatial))
             if new:
                 current = _Draft(op.name, [], segment=region, spatial=spatial)
@@ -543,11 +623,17 @@ def _add(into: _Draft, other: _Draft) -> None:
     into.trainable_size += other.trainable_size
 
 
+def _model_blocks(model: keras.Model) -> list[Block]:
+    plan = _check_model(model)
+    if plan.blocks is None:
+        plan.blocks = _blocks_of(model, "")
+    return plan.blocks
+
+
 def blocks(model: keras.Model, base: keras.Model | str | None = None) -> list[Block]:
     """The blocks of ``model`` in order (see the module docstring); with ``base``, only that
     nested model's blocks (``base=model`` is the model itself)."""
-    _check_model(model)
-    found = _blocks_of(model, "")
+    found = _model_blocks(model)
     if base is None:
         return found
     info = _base_info(model, base)
@@ -563,8 +649,7 @@ def find_base(model: keras.Model) -> keras.Model:
     Parts of a base (a ConvNeXt stem, a downsampling Sequential) are never chosen:
     they are single blocks of the base.
     """
-    _check_model(model)
-    parents = {b.parent for b in _blocks_of(model, "") if b.parent}
+    parents = {b.parent for b in _model_blocks(model) if b.parent}
     if not parents:
         return model
     infos = {i.path: i for i in iter_layers(model)}
@@ -597,59 +682,65 @@ def _base_info(model: keras.Model, base: keras.Model | str) -> LayerInfo | None:
 def trainable_state(model: keras.Model) -> dict[str, bool]:
     """``{path: layer.trainable}`` for every layer (inside custom layers too); give it back to
     :func:`set_trainable_state`."""
+    plan = _plan(model)
     state = {"": model.trainable}
-    for info in iter_layers(model):
+    for info in plan.infos:
         state[info.path] = info.layer.trainable
         if not info.is_model:
-            state.update({path: sub.trainable for path, sub in _inner(info)})
+            state.update({path: sub.trainable for path, sub in plan.inner[info.path]})
     return state
 
 
 def set_trainable_state(model: keras.Model, state: Mapping[str, bool]) -> None:
-    """Restore a :func:`trainable_state` (containers first, so they do not override leaves)."""
-    infos = iter_layers(model)
-    model.trainable = state.get("", True)
-    for info in infos:  # depth-first: every model comes before its own layers
-        if info.path in state and info.is_model:
+    """Restore a :func:`trainable_state` (containers first, so they do not override leaves).
+
+    Only flags that differ are set: Keras' ``trainable`` setter walks every sublayer.
+    """
+    plan = _plan(model)
+    if model.trainable != state.get("", True):
+        model.trainable = state.get("", True)
+    for info in plan.infos:  # depth-first: every model comes before its own layers
+        if info.is_model and info.path in state and info.layer.trainable != state[info.path]:
             info.layer.trainable = state[info.path]
-    for info in _leaves(infos):
-        if info.path in state:
+    for info in plan.leaves:
+        if info.path in state and info.layer.trainable != state[info.path]:
             info.layer.trainable = state[info.path]
-        for path, sub in _inner(info):  # parents first, so an inner BN keeps its own flag
-            if path in state:
+        for path, sub in plan.inner[info.path]:  # parents first: an inner BN keeps its flag
+            if path in state and sub.trainable != state[path]:
                 sub.trainable = state[path]
 
 
-def _apply(model: keras.Model, infos: list[LayerInfo], want: Mapping[str, bool],
-           train_bn: bool) -> None:
+def _apply(model: keras.Model, plan: _Plan, want: Mapping[str, bool], train_bn: bool) -> None:
     """Set leaves to ``want``; BN (nested too) stays frozen unless ``train_bn``; containers
     follow their leaves."""
-    leaves = _leaves(infos)
+    leaves = plan.leaves
     state: dict[str, bool] = {}
     for info in leaves:
         on = bool(want.get(info.path, info.layer.trainable))
         state[info.path] = on and (train_bn or not is_batchnorm(info.layer))
-        for path, sub in _inner(info):
+        for path, sub in plan.inner[info.path]:
             state[path] = on and (train_bn or not is_batchnorm(sub))
-    for info in infos:
+    for info in reversed(plan.infos):  # inner models first
         if info.is_model:
-            state[info.path] = any(v for p, v in state.items() if p.startswith(info.path + "/"))
-    state[""] = any(state[i.path] for i in leaves)
+            prefix = info.path + "/"
+            state[info.path] = any(v for p, v in state.items() if p.startswith(prefix)
+                                   and p.count("/") == prefix.count("/"))
+    state[""] = any(state[i.path] for i in plan.infos if i.depth == 0)
     set_trainable_state(model, state)
     _warn_if_stale(model)
 
 
 def freeze_all(model: keras.Model) -> ParamCounts:
     """Freeze every layer. Returns the new parameter counts."""
-    infos = _check_model(model)
-    _apply(model, infos, {i.path: False for i in infos}, train_bn=False)
+    plan = _check_model(model)
+    _apply(model, plan, {i.path: False for i in plan.infos}, train_bn=False)
     return param_counts(model)
 
 
 def unfreeze_all(model: keras.Model, *, train_bn: bool = False) -> ParamCounts:
     """Unfreeze every layer (BatchNormalization too only with ``train_bn=True``)."""
-    infos = _check_model(model)
-    _apply(model, infos, {i.path: True for i in infos}, train_bn=train_bn)
+    plan = _check_model(model)
+    _apply(model, plan, {i.path: True for i in plan.infos}, train_bn=train_bn)
     return param_counts(model)
 
 
@@ -659,9 +750,9 @@ def unfreeze_from(model: keras.Model, layer: str | int, *, train_bn: bool = Fals
     Order is depth-first (:func:`tlwidgets.layers.iter_layers`), so a head built
     after the base stays trainable. Naming a nested model unfreezes all of it.
     """
-    infos = _check_model(model)
+    plan = _check_model(model)
     start = find_layer(model, layer)
-    _apply(model, infos, {i.path: i.index >= start.index for i in infos}, train_bn=train_bn)
+    _apply(model, plan, {i.path: i.index >= start.index for i in plan.infos}, train_bn=train_bn)
     return param_counts(model)
 
 
@@ -673,12 +764,12 @@ def unfreeze_top(model: keras.Model, k: int, *, base: keras.Model | str | None =
     Only blocks with trainable weights count. ``k=0`` trains only what comes after
     the base (the head).
     """
-    infos = _check_model(model)
+    plan = _check_model(model)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
         raise ValueError(f"k must be a whole number of blocks >= 0, not {k!r}.")
     base_info = _base_info(model, find_base(model) if base is None else base)
     prefix = "" if base_info is None else base_info.path + "/"
-    inside = [b for b in _blocks_of(model, "") if b.paths[0].startswith(prefix)]
+    inside = [b for b in _model_blocks(model) if b.paths[0].startswith(prefix)]
     weighted = [b for b in inside if b.trainable_size]
     name = model.name if base_info is None else base_info.name
     if not weighted:
@@ -690,11 +781,11 @@ def unfreeze_top(model: keras.Model, k: int, *, base: keras.Model | str | None =
             f"Use k <= {len(weighted)}, or unfreeze_all()."
         )
     top = {p for b in weighted[len(weighted) - k:] for p in b.paths}
-    in_base = [i for i in _leaves(infos) if i.path.startswith(prefix)]
+    in_base = [i for i in plan.leaves if i.path.startswith(prefix)]
     last = max(i.index for i in in_base)
     want = {i.path: (i.path in top) if i.path.startswith(prefix) else i.index > last
-            for i in _leaves(infos)}
-    _apply(model, infos, want, train_bn=train_bn)
+            for i in plan.leaves}
+    _apply(model, plan, want, train_bn=train_bn)
     return param_counts(model)
 
 
@@ -727,7 +818,7 @@ def set_block_states(model: keras.Model, states: Mapping[str, bool], *,
     Raises, changing nothing, for an unknown or ambiguous name and for unfreezing a
     block that has nothing to train.
     """
-    infos = _check_model(model)
+    plan = _check_model(model)
     all_blocks = blocks(model) if all_blocks is None else all_blocks
     chosen = _find_blocks(model, states, all_blocks)
     want: dict[str, bool] = {}
@@ -740,7 +831,7 @@ def set_block_states(model: keras.Model, states: Mapping[str, bool], *,
                 "with weights instead" + (" or pass train_bn=True." if block.params else ".")
             )
         want.update({p: on for p in block.paths})
-    _apply(model, infos, want, train_bn=train_bn)
+    _apply(model, plan, want, train_bn=train_bn)
     return param_counts(model)
 
 
@@ -756,8 +847,8 @@ def set_layers_trainable(model: keras.Model, want: Mapping[str, bool], *,
 
     Unfreezing a BatchNormalization layer needs ``train_bn=True`` (else it raises).
     """
-    infos = _check_model(model)
-    leaves = {i.path: i for i in _leaves(infos)}
+    plan = _check_model(model)
+    leaves = {i.path: i for i in plan.leaves}
     unknown = [p for p in want if p not in leaves]
     if unknown:
         find_layer(model, unknown[0])  # raises with close matches when the path does not exist
@@ -768,14 +859,15 @@ def set_layers_trainable(model: keras.Model, want: Mapping[str, bool], *,
             f"{bn[0]!r} is a BatchNormalization layer, which stays frozen by default (its "
             "moving statistics would drift). Pass train_bn=True to train it, or leave it out."
         )
-    _apply(model, infos, want, train_bn=train_bn)
+    _apply(model, plan, want, train_bn=train_bn)
     return param_counts(model)
 
 
 def param_counts(model: keras.Model) -> ParamCounts:
     """Trainable vs non-trainable parameters, as ``fit`` would see them."""
-    trainable = _size(model.trainable_weights)
-    return ParamCounts(trainable, _size(model.weights) - trainable)
+    sizes = _plan(model).variables  # Model.weights walks every layer on each call
+    trainable = sum(n for v, n in sizes if v.trainable) if model.trainable else 0
+    return ParamCounts(trainable, sum(n for _, n in sizes) - trainable)
 
 
 # --- compiling again after a change -----------------------------------------------------------
