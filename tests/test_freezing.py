@@ -262,6 +262,8 @@ def test_requests_that_cannot_be_honoured_raise_and_change_nothing(mobilenet):
         w.toggle("augment")
     with pytest.raises(LayerNotFoundError, match="block_13"):
         w.toggle("block_31")
+    with pytest.raises(ValueError, match="not layers of 'clf'"):
+        freezing.set_trainable_state(clf, {**before, "other/conv1": True})
     assert freezing.trainable_state(clf) == before and w.changes == 0
     # The model itself as its own base, and by name.
     assert freezing.unfreeze_top(mobilenet, 1, base=mobilenet).trainable == 67_840
