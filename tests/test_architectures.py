@@ -169,13 +169,14 @@ def _training_step(family: dict, model: keras.Model, kind: str = "preprocessing"
     model.compile(keras.optimizers.Adam(1e-2, epsilon=1e-30), "mse", run_eagerly=True)
     rng = np.random.default_rng(0)
     shape = (2, family["size"], family["size"], 3)
-    # Raw pixels for the wrapper that preprocesses; small inputs for a bare base, whose ReLU6
-    # would otherwise saturate (random weights, BN in inference mode) and pass no gradient.
-    x = rng.uniform(0, 255, shape) if kind == "preprocessing" else rng.uniform(-0.01, 0.01, shape)
+    # Raw pixels for the wrapper that preprocesses, what preprocessing gives for the others.
+    x = rng.uniform(0, 255, shape) if kind == "preprocessing" else rng.uniform(-1, 1, shape)
     model.train_on_batch(x, rng.normal(size=(2, *out_shape)).astype("float32"))
     changed = {id(v) for v in model.weights if not np.array_equal(v.numpy(), before[id(v)])}
     assert changed & {id(v) for v in family["base"].weights}, "the step trained nothing in the base"
     assert changed <= trained, [v.path for v in model.weights if id(v) in changed - trained][:5]
+    for v in model.weights:  # the base is shared by the next wrapper: give it back as it was
+        v.assign(before[id(v)])
 
 
 def test_layer_freezer_toggles_the_block_it_names():
