@@ -52,7 +52,7 @@ import sys
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import keras
@@ -280,11 +280,10 @@ class _Plan:
     weights: dict[str, list]  # leaf or inner path -> [(variable, size)]
     shapes: dict[str, tuple | None]
     variables: list  # [(variable, size)] for model.weights
+    leaves: list[LayerInfo] = field(default_factory=list)
+    models: list[LayerInfo] = field(default_factory=list)
+    batchnorm: set[str] = field(default_factory=set)  # paths of BN layers, inner ones too
     blocks: list[Block] | None = None
-
-    @property
-    def leaves(self) -> list[LayerInfo]:
-        return [info for info in self.infos if not info.is_model]
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -313,7 +312,11 @@ def _plan(model: keras.Model) -> _Plan:
         for path, sub in inner[info.path]:
             weights[path] = [(v, _variable_size(v)) for v in sub.weights]
     variables = [(v, _variable_size(v)) for v in model.weights]
-    plan = _Plan(signature, infos, inner, weights, shapes, variables)
+    leaves = [info for info in infos if not info.is_model]
+    batchnorm = {i.path for i in leaves if is_batchnorm(i.layer)} | {
+        path for pairs in inner.values() for path, sub in pairs if is_batchnorm(sub)}
+    plan = _Plan(signature, infos, inner, weights, shapes, variables, leaves,
+                 [info for info in infos if info.is_model], batchnorm)
     _PLANS[model] = plan
     return plan
 
@@ -367,30 +370,30 @@ def _rows(model: keras.Model, plan: _Plan, block_of: Mapping[str, str]) -> list[
             params=sum(n for _, n in sizes),
             trainable_params=sum(n for v, n in sizes if v.trainable) if on else 0,
             trainable=on,
-            bn_mode=(("training" if on else "inference") if is_batchnorm(layer) else None),
+            bn_mode=(("training" if on else "inference") if path in plan.batchnorm else None),
         )
 
+    models = {info.path for info in plan.models}
     for info in infos:
         on = effective[info.path]
         block = block_of.get(info.path, "")
-        if info.is_model:  # filled in below from its layers
+        if info.path in models:  # filled in below from its layers
             rows[info.path] = None
             continue
         row(info.path, info.layer, info.depth, on, block, plan.shapes[info.path])
         for path, sub in plan.inner[info.path]:
             row(path, sub, info.depth + path.count("/") - info.path.count("/"),
                 bool(on and sub.trainable), block, None)
-    for info in reversed(infos):  # inner models first
-        if info.is_model:
-            on = effective[info.path]
-            depth = info.path.count("/") + 1
-            inside = [r for p, r in rows.items() if r is not None and p.count("/") == depth
-                      and p.startswith(info.path + "/")]
-            rows[info.path] = LayerRow(
-                path=info.path, type=info.type, depth=info.depth, block="",
-                output_shape=plan.shapes[info.path], params=sum(r.params for r in inside),
-                trainable_params=sum(r.trainable_params for r in inside) if on else 0,
-                trainable=on, bn_mode=None)
+    for info in reversed(plan.models):  # inner models first
+        on = effective[info.path]
+        depth = info.path.count("/") + 1
+        inside = [r for p, r in rows.items() if r is not None and p.count("/") == depth
+                  and p.startswith(info.path + "/")]
+        rows[info.path] = LayerRow(
+            path=info.path, type=info.type, depth=info.depth, block="",
+            output_shape=plan.shapes[info.path], params=sum(r.params for r in inside),
+            trainable_params=sum(r.trainable_params for r in inside) if on else 0,
+            trainable=on, bn_mode=None)
     return list(rows.values())
 
 
@@ -722,18 +725,17 @@ def set_trainable_state(model: keras.Model, state: Mapping[str, bool]) -> None:
 def _apply(model: keras.Model, plan: _Plan, want: Mapping[str, bool], train_bn: bool) -> None:
     """Set leaves to ``want``; BN (nested too) stays frozen unless ``train_bn``; containers
     follow their leaves."""
-    leaves = plan.leaves
+    bn = set() if train_bn else plan.batchnorm
     state: dict[str, bool] = {}
-    for info in leaves:
+    for info in plan.leaves:
         on = bool(want.get(info.path, info.layer.trainable))
-        state[info.path] = on and (train_bn or not is_batchnorm(info.layer))
-        for path, sub in plan.inner[info.path]:
-            state[path] = on and (train_bn or not is_batchnorm(sub))
-    for info in reversed(plan.infos):  # inner models first
-        if info.is_model:
-            prefix = info.path + "/"
-            state[info.path] = any(v for p, v in state.items() if p.startswith(prefix)
-                                   and p.count("/") == prefix.count("/"))
+        state[info.path] = on and info.path not in bn
+        for path, _ in plan.inner[info.path]:
+            state[path] = on and path not in bn
+    for info in reversed(plan.models):  # inner models first
+        prefix = info.path + "/"
+        state[info.path] = any(v for p, v in state.items() if p.startswith(prefix)
+                               and p.count("/") == prefix.count("/"))
     state[""] = any(state[i.path] for i in plan.infos if i.depth == 0)
     set_trainable_state(model, state)
     _warn_if_stale(model)
