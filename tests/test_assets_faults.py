@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tlwidgets import assets, doctor, notices
+from tlwidgets import assets, cache_housekeeping, doctor, notices
 from tlwidgets.catalogue import Asset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,7 +272,7 @@ def test_cache_below_a_file_is_reported(server, cache, monkeypatch):
     with assets.registered_assets(_asset(f"{server.url}/a.bin")), \
             pytest.raises(assets.AssetError, match="blocker is a file"):
         assets.fetch("test-asset")
-    status = assets.cache_status()
+    status = cache_housekeeping.cache_status()
     assert not status.usable and "TLWIDGETS_CACHE" in status.fix
 
 
@@ -319,7 +319,7 @@ def test_full_disk_while_writing_gives_an_asset_error_and_leaves_nothing(server,
 def test_nearly_full_cache_is_reported_before_downloading(server, cache):
     server.files["/a.bin"] = PAYLOAD
     with _tmpfs(cache, "1m"), assets.registered_assets(_asset(f"{server.url}/a.bin")):
-        assert "is full" in assets.cache_status().problem
+        assert "is full" in cache_housekeeping.cache_status().problem
         with pytest.raises(assets.AssetError, match="is full"):
             assets.fetch("test-asset")
     assert server.hits == []
@@ -480,7 +480,7 @@ def test_two_processes_fetching_the_same_folder_both_succeed(server, cache, lock
     body = _folder_zip()
     server.files["/set.zip"] = body
     server.slow["/set.zip"] = 1.5
-    no_lock = "" if lock else "import contextlib; assets._asset_lock = lambda r, a: contextlib.nullcontext()"
+    no_lock = "" if lock else "import contextlib; assets.asset_lock = lambda r, a: contextlib.nullcontext()"
     code = f"""
     from tlwidgets.__main__ import main
     {no_lock}
@@ -524,12 +524,12 @@ def test_kill_9_leftover_is_reported_and_cleaned(server, cache):
     while not [p for p in _leftovers(cache) if p.stat().st_size > 0]:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
-    live = assets.leftovers()
+    live = cache_housekeeping.leftovers()
     assert len(live) == 1 and not live[0].stale  # its process is still writing it
-    assert assets.clear_leftovers() == []
+    assert cache_housekeeping.clear_leftovers() == []
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    (left,) = assets.leftovers()
+    (left,) = cache_housekeeping.leftovers()
     assert left.stale and f"{proc.pid} is gone" in left.why and left.size > 0
     assert left.path.name.startswith("test.bin.")
     report = doctor.diagnose(probe_tensorflow=False)
@@ -553,10 +553,10 @@ def test_clean_keeps_what_is_recent_or_not_ours_and_removes_what_is_stale(cache,
     recent.write_bytes(b"y")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        live = partial / f"w.bin.{assets._host_tag()}-{sleeper.pid}.zz"
+        live = partial / f"w.bin.{cache_housekeeping._host_tag()}-{sleeper.pid}.zz"
         live.write_bytes(b"z")
         os.utime(live, (time.time() - 60, time.time() - 60))
-        found = {item.path.name: item for item in assets.leftovers()}
+        found = {item.path.name: item for item in cache_housekeeping.leftovers()}
         assert found[old.name].stale and "untouched" in found[old.name].why
         assert not found[recent.name].stale and not found[live.name].stale
         from tlwidgets.__main__ import main
@@ -571,7 +571,7 @@ def test_clean_keeps_what_is_recent_or_not_ours_and_removes_what_is_stale(cache,
     if IS_ROOT:  # another user's leftover is never removed, however old
         os.chown(recent, 65534, 65534)
         os.utime(recent, (time.time() - 7200, time.time() - 7200))
-        (item,) = [i for i in assets.leftovers() if i.path == recent]
+        (item,) = [i for i in cache_housekeeping.leftovers() if i.path == recent]
         assert not item.stale and "another user" in item.why
 
 

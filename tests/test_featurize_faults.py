@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.test_images import huge_png
-from tlwidgets.assets import tagged_prefix
+from tlwidgets.cache_housekeeping import tagged_prefix
 from tlwidgets.featurize import (
     Featuriser,
     FeaturiserError,

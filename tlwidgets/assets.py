@@ -15,12 +15,17 @@ Resolution order for an asset id (see ``DESIGN.md``, "Assets"):
 Every failure (network, disk, bad settings) is an :class:`AssetError` that
 names the asset, the cause and the fix. Two processes fetching the same asset
 take turns (a lock file per asset); what a killed download leaves in
-``.partial/`` is found by :func:`leftovers` and removed by
-:func:`clear_leftovers` (and by later fetches, once stale). Files and folders
-get the usual permissions of the umask, so a prefetched cache can be shared.
+``.partial/`` is found and removed by :mod:`tlwidgets.cache_housekeeping`
+(and by later fetches, once stale); :mod:`tlwidgets.asset_checks` verifies
+the copies found. Files and folders get the usual permissions of the umask, so
+a prefetched cache can be shared.
 
 Every folder uses the same relative layout, so a fixture folder, the cache and
 a prefetched workshop machine are interchangeable.
+
+Resolution and download stay in one module (about 700 lines) because they
+share the error types, the memory of unreachable hosts and the
+lock-then-locate-again step; splitting them would make the two import each other.
 """
 
 from __future__ import annotations
@@ -29,11 +34,8 @@ import difflib
 import errno
 import gzip
 import hashlib
-import json
 import os
-import re
 import shutil
-import socket
 import tempfile
 import time
 import urllib.parse
@@ -45,6 +47,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from tlwidgets.asset_checks import (
+    CHUNK,
+    content_ok,
+    dir_complete,
+    hash_file,
+    memo,
+    present,
+    remove,
+    write_sidecar,
+)
+from tlwidgets.cache_housekeeping import (
+    CACHE_ENV,
+    PARTIAL_DIR,
+    asset_lock,
+    cache_dir,
+    cache_status,
+    clear_leftovers,
+    tagged_prefix,
+)
 from tlwidgets.catalogue import CATALOGUE, PACKS, Asset, PackageSource
 from tlwidgets.downloads import DEADLINE_ENV, TIMEOUT_ENV, DownloadError, Limits, download, probe
 from tlwidgets.notices import notice
@@ -55,38 +76,23 @@ __all__ = [
     "AssetError",
     "AssetNotFoundError",
     "CacheError",
-    "CacheStatus",
     "ChecksumError",
-    "Leftover",
     "Resolved",
     "UnknownAssetError",
-    "cache_dir",
-    "cache_status",
-    "clear_leftovers",
     "data_dirs",
-    "describe_leftover",
     "fetch",
     "fetch_many",
     "fetch_pack",
     "get_asset",
-    "leftovers",
     "locate",
     "registered",
     "reject",
     "resolve",
-    "tagged_prefix",
 ]
 
 DATA_ENV = "TLWIDGETS_DATA"
-CACHE_ENV = "TLWIDGETS_CACHE"
 OFFLINE_ENV = "TLWIDGETS_OFFLINE"
-_CHUNK = 1 << 20
-_SIDECAR_SUFFIX = ".tlwidgets-verified.json"
-_PARTIAL_DIR = ".partial"
-_LOCK_DIR = ".locks"
-STALE_AFTER = 600.0  # seconds untouched after which a leftover is stale (downloads write often)
 _SKIP_HOST_FOR = 60.0  # resolve() does not ask a host that did not answer for this long
-_MIN_FREE = 16 << 20  # a cache with less free space than this is reported unusable
 
 Source = Literal["data", "cache", "package", "download", "standin"]
 
@@ -160,59 +166,6 @@ def data_dirs(*, warn: bool = True) -> list[Path]:
     return found
 
 
-def cache_dir() -> Path:
-    """The user cache folder (not created here)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tlwidgets"
-
-
-@dataclass(frozen=True)
-class CacheStatus:
-    """Whether the cache folder can be written; ``problem`` and ``fix`` say why not."""
-
-    path: Path
-    problem: str | None = None
-    free_bytes: int | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.problem is None
-
-    @property
-    def fix(self) -> str | None:
-        if self.problem is None:
-            return None
-        return (f"set {CACHE_ENV} to a writable folder with free space "
-                f"(export {CACHE_ENV}=$HOME/tlwidgets-cache), or repair {self.path}")
-
-
-def cache_status() -> CacheStatus:
-    """Check the cache folder without changing anything (it may not exist yet)."""
-    root = cache_dir()
-    existing = root
-    try:
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-    except OSError as exc:
-        return CacheStatus(root, f"{existing} cannot be examined ({exc.strerror or exc})")
-    problem = None
-    if existing == root and not root.is_dir():
-        problem = f"{root} ({CACHE_ENV} or the default) is a file, not a folder"
-    elif not existing.is_dir():
-        problem = f"{existing} is a file, so the cache folder {root} cannot be created"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{existing} is not writable (read-only or another user's)"
-    free = None
-    if existing.is_dir():
-        with suppress(OSError):
-            free = shutil.disk_usage(existing).free
-    if problem is None and free is not None and free < _MIN_FREE:
-        problem = f"the disk that holds {root} is full ({free / 1e6:.1f} MB free)"
-    return CacheStatus(root, problem, free)
-
-
 def _offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
 
@@ -250,117 +203,10 @@ def registered_assets(*assets: Asset) -> Iterator[None]:
         CATALOGUE.update(saved)
 
 
-# --------------------------------------------------------------------------- verification
-
-_memo: dict[tuple[str, int, int], bool] = {}
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def _hash_file(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _expected_digest(asset: Asset) -> tuple[str, str] | None:
-    if asset.sha256:
-        return "sha256", asset.sha256
-    if asset.md5:
-        return "md5", asset.md5
-    return None
-
-
-def _content_ok(path: Path, asset: Asset) -> bool:
-    """The catalogue's structural check, for files without a published checksum."""
-    if asset.content_check != "keras-h5":
-        return True
-    with path.open("rb") as fh:
-        if fh.read(8) != _HDF5_MAGIC:
-            return False
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py comes with Keras
-        return True
-    try:
-        with h5py.File(path, "r") as f:
-            names = [n.decode() if isinstance(n, bytes) else str(n)
-                     for n in f.attrs.get("layer_names", [])]
-            return bool(names) and all(name in f for name in names)
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return False
-
-
-def _file_matches(path: Path, asset: Asset) -> bool:
-    """Whether an (unarchived) file matches the catalogue's size, checksum and format."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key in _memo:
-        return _memo[key]
-    ok = True
-    if asset.file_size is not None and st.st_size != asset.file_size:
-        ok = False
-    elif digest := _expected_digest(asset):
-        sidecar = _sidecar(path)
-        if _sidecar_says(sidecar, st, digest):
-            ok = True
-        else:
-            ok = _hash_file(path, digest[0]) == digest[1]
-    else:
-        ok = _content_ok(path, asset)
-    _memo[key] = ok
-    return ok
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + _SIDECAR_SUFFIX)
-
-
-def _sidecar_says(sidecar: Path, st: os.stat_result, digest: tuple[str, str]) -> bool:
-    try:
-        info = json.loads(sidecar.read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        info.get(digest[0]) == digest[1]
-        and info.get("size") == st.st_size
-        and info.get("mtime_ns") == st.st_mtime_ns
-    )
-
-
-def _write_sidecar(path: Path, asset: Asset) -> None:
-    """Record a verified checksum beside the file (a speed-up only: failures are ignored)."""
-    digest = _expected_digest(asset)
-    if digest is None or not path.is_file():
-        return
-    try:
-        st = path.stat()
-        info = {digest[0]: digest[1], "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        _atomic_write_text(_sidecar(path), json.dumps(info))
-    except OSError:
-        pass
-
-
-def _dir_complete(path: Path, asset: Asset) -> bool:
-    return path.is_dir() and all((path / member).exists() for member in asset.required)
-
-
-def _present(path: Path, asset: Asset) -> bool | None:
-    """True if usable, False if present but wrong, None if absent."""
-    if asset.is_dir:
-        if not path.exists():
-            return None
-        return _dir_complete(path, asset)
-    if not path.is_file():
-        return None
-    return _file_matches(path, asset)
-
-
 def _check(path: Path, asset: Asset) -> bool | None:
-    """:func:`_present`, with an unreadable file reported and treated as absent."""
+    """:func:`present`, with an unreadable file reported and treated as absent."""
     try:
-        return _present(path, asset)
+        return present(path, asset)
     except OSError as exc:
         warnings.warn(
             f"Cannot read {path} for {asset.id!r} ({exc.strerror or exc}); it is ignored. "
@@ -400,7 +246,7 @@ def locate(asset_id: str | Asset) -> Resolved | None:
             f"Cached {path} is incomplete or fails its checksum; removing it so it is re-fetched.",
             stacklevel=2,
         )
-        _remove(path)
+        remove(path)
     if asset.package is not None and (pkg := _from_package(asset.package)) is not None:
         return Resolved(asset, pkg, "package")
     return None
@@ -492,9 +338,9 @@ def _from_package(source: PackageSource) -> Path | None:
             if not f.is_file():
                 return None
             key = (str(f), f.stat().st_size, f.stat().st_mtime_ns)
-            if key not in _memo:
-                _memo[key] = _hash_file(f, "sha256") == sha
-            if not _memo[key]:
+            if key not in memo:
+                memo[key] = hash_file(f, "sha256") == sha
+            if not memo[key]:
                 warnings.warn(f"{f} fails its checksum; the package copy is not used.",
                               stacklevel=3)
                 return None
@@ -511,134 +357,13 @@ def reject(resolved: Resolved, why: str) -> AssetError:
     """
     asset, path = resolved.asset, resolved.path
     if resolved.source in ("cache", "download"):
-        _remove(path)
-        _memo.clear()
+        remove(path)
+        memo.clear()
         action = f"it was removed from the cache; run `{fetch_command(asset)}` to download it again"
     else:
         action = (f"replace it (`{fetch_command(asset)}` downloads a verified copy into the cache) "
                   f"or remove it from {DATA_ENV}")
     return ChecksumError(f"{path} ({asset.id!r}) could not be loaded: {why}. Fix: {action}.")
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    with atomic_write(target) as fh:
-        fh.write(text.encode())
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        _sidecar(path).unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only cache: locate() skips the bad copy anyway
-
-
-# --------------------------------------------------------------------------- leftovers
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A temporary file or folder that a killed process left behind.
-
-    ``stale`` is True when it is safe to remove: it is ours (same user) and its
-    process is gone, or nothing touched it for :data:`STALE_AFTER` seconds.
-    """
-
-    path: Path
-    kind: str
-    size: int
-    age_s: float
-    stale: bool
-    why: str
-
-
-_TAG = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.")
-
-
-def _host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
-
-
-def tagged_prefix(name: str) -> str:
-    """``NAME.HOST-PID.``: a prefix for temporary files (``tempfile.mkstemp(prefix=...)``)
-    that lets :func:`describe_leftover` tell when their process is gone."""
-    return f"{name}.{_host_tag()}-{os.getpid()}."
-
-
-def _pid_alive(pid: int) -> bool | None:
-    if os.name != "posix":
-        return None  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _size(path: Path) -> int:
-    try:
-        if path.is_dir():
-            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def describe_leftover(path: Path, kind: str, *, max_age_s: float = STALE_AFTER) -> Leftover:
-    """Say whether a temporary ``path`` is stale (ours, and dead or untouched for long)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return Leftover(path, kind, 0, 0.0, False, "gone")
-    age = max(0.0, time.time() - st.st_mtime)
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        return Leftover(path, kind, _size(path), age, False,
-                        f"belongs to another user (uid {st.st_uid})")
-    m = _TAG.search(path.name)
-    if m and m["host"] == _host_tag():
-        pid = int(m["pid"])
-        alive = _pid_alive(pid)
-        if alive is False:
-            return Leftover(path, kind, _size(path), age, True, f"its process {pid} is gone")
-        if alive and pid != os.getpid() and age < max_age_s:
-            return Leftover(path, kind, _size(path), age, False, f"process {pid} is writing it")
-    if age >= max_age_s:
-        return Leftover(path, kind, _size(path), age, True, f"untouched for {age / 60:.0f} min")
-    return Leftover(path, kind, _size(path), age, False, "recent: may be in use")
-
-
-def leftovers() -> list[Leftover]:
-    """Partial downloads in the cache's ``.partial`` folder (a killed fetch leaves them)."""
-    folder = cache_dir() / _PARTIAL_DIR
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return []
-    return [describe_leftover(p, "partial download") for p in entries]
-
-
-def clear_leftovers(items: Iterable[Leftover] | None = None) -> list[Path]:
-    """Remove the stale leftovers (default: the asset cache's); return what was removed."""
-    removed = []
-    for item in leftovers() if items is None else items:
-        if not item.stale:
-            continue
-        try:
-            if item.path.is_dir():
-                shutil.rmtree(item.path)
-            else:
-                item.path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError:
-            continue
-        removed.append(item.path)
-    return removed
 
 
 # --------------------------------------------------------------------------- download
@@ -703,7 +428,7 @@ def _fetch(asset: Asset, *, force: bool, progress: bool, retry: bool,
             cause=f"the cache is unusable: {status.problem}")
     root = status.path
     try:
-        with _asset_lock(root, asset):
+        with asset_lock(root, asset):
             if not force and (found := locate(asset)) is not None:
                 return found  # another process fetched it while we waited
             return _download_into(asset, root, limits, force=force, progress=progress)
@@ -750,33 +475,10 @@ def _local_failure(asset: Asset, exc: OSError) -> CacheError:
                       f"{cause}. Fix: {fix}; then run `{fetch_command(asset)}`.", cause=cause)
 
 
-@contextmanager
-def _asset_lock(root: Path, asset: Asset) -> Iterator[None]:
-    """Take turns with other processes fetching the same asset into the same cache."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; a finished copy from another process is accepted
-        yield
-        return
-    folder = root / _LOCK_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{asset.id}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            notice(f"Another process is fetching {asset.id!r} into {root}; waiting for it.",
-                   key=f"lock:{root}:{asset.id}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _download_into(asset: Asset, root: Path, limits: Limits, *, force: bool,
                    progress: bool) -> Resolved:
     target = root / asset.path
-    partial = root / _PARTIAL_DIR
+    partial = root / PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
     clear_leftovers()  # what killed fetches left behind, once stale
     prefix = tagged_prefix(Path(asset.path).name)
@@ -790,11 +492,11 @@ def _download_into(asset: Asset, root: Path, limits: Limits, *, force: bool,
         _check_download(asset, tmp, digests)
         target.parent.mkdir(parents=True, exist_ok=True)
         if force and target.exists():
-            _remove(target)
+            remove(target)
         _install(asset, tmp, target, partial, prefix)
     finally:
         tmp.unlink(missing_ok=True)
-    _write_sidecar(target, asset)
+    write_sidecar(target, asset)
     return Resolved(asset, target, "download")
 
 
@@ -837,7 +539,7 @@ def _check_download(asset: Asset, tmp: Path, digests: dict[str, str]) -> None:
                 f"(got {digests[algo]}, expected {expected}); it was discarded. "
                 f"Run `{fetch_command(asset)}` again; if it persists the source changed."
             )
-    if asset.archive is None and not _content_ok(tmp, asset):
+    if asset.archive is None and not content_ok(tmp, asset):
         raise ChecksumError(
             f"Download of {asset.id!r} is not a valid {asset.content_check} file; it was "
             f"discarded. Run `{fetch_command(asset)}` again; if it persists the source changed."
@@ -853,7 +555,7 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
     if asset.archive == "gzip":
         with gzip.open(tmp, "rb") as src, atomic_write(target, tmp_dir=partial,
                                                         prefix=prefix) as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
+            shutil.copyfileobj(src, dst, CHUNK)
         return
     with zipfile.ZipFile(tmp) as zf:
         if asset.is_dir:
@@ -861,14 +563,14 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
             try:
                 usual_mode(staging, folder=True)
                 _unzip_folder(zf, asset, staging)
-                if not _dir_complete(staging, asset):
+                if not dir_complete(staging, asset):
                     raise ChecksumError(
                         f"Archive for {asset.id!r} lacks {asset.required}; it was discarded."
                     )
                 try:
                     os.replace(staging, target)
                 except OSError:
-                    if not _dir_complete(target, asset):
+                    if not dir_complete(target, asset):
                         raise
                     # another process (without a lock: no fcntl) finished first: keep its copy
             finally:
@@ -876,7 +578,7 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) 
         else:
             with zf.open(asset.member) as src, atomic_write(target, tmp_dir=partial,
                                                              prefix=prefix) as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
+                shutil.copyfileobj(src, dst, CHUNK)
 
 
 def _unzip_folder(zf: zipfile.ZipFile, asset: Asset, staging: Path) -> None:
@@ -890,7 +592,7 @@ def _unzip_folder(zf: zipfile.ZipFile, asset: Asset, staging: Path) -> None:
         dest = staging / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         with zf.open(info) as src, dest.open("wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
+            shutil.copyfileobj(src, dst, CHUNK)
 
 
 # --------------------------------------------------------------------------- packs

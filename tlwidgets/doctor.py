@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlwidgets import assets
-from tlwidgets.assets import PACKS, AssetStatus, CacheStatus, Leftover, cache_dir, data_dirs, survey
+from tlwidgets import cache_housekeeping
+from tlwidgets.assets import PACKS, AssetStatus, data_dirs, survey
+from tlwidgets.cache_housekeeping import CacheStatus, Leftover, cache_dir
 from tlwidgets.device import DeviceInfo, device_info
 
 _MIN_RAM = 1.5 * 2**30  # Binder gives 1-2 GB; below this, notebooks may restart the kernel
@@ -71,7 +72,7 @@ def _feature_leftovers() -> list[Leftover]:
 
 
 # Each returns the Leftover records of one cache; ``clean`` removes the stale ones.
-LEFTOVER_SOURCES: list[Callable[[], list[Leftover]]] = [assets.leftovers, _feature_leftovers]
+LEFTOVER_SOURCES: list[Callable[[], list[Leftover]]] = [cache_housekeeping.leftovers, _feature_leftovers]
 
 
 def find_leftovers() -> list[Leftover]:
@@ -87,7 +88,7 @@ def find_leftovers() -> list[Leftover]:
 
 def clean() -> list[Path]:
     """Remove the stale leftovers of every source (others' and live ones stay); return them."""
-    return assets.clear_leftovers(find_leftovers())
+    return cache_housekeeping.clear_leftovers(find_leftovers())
 
 
 def diagnose(*, pack: str = "workshop", probe_tensorflow: bool = True) -> Report:
@@ -97,7 +98,7 @@ def diagnose(*, pack: str = "workshop", probe_tensorflow: bool = True) -> Report
         assets=survey(PACKS[pack]),
         data_dirs=[str(d) for d in data_dirs(warn=False)],
         cache_dir=str(cache_dir()),
-        cache=assets.cache_status(),
+        cache=cache_housekeeping.cache_status(),
         leftovers=find_leftovers(),
     )
 

@@ -10,7 +10,7 @@ A cache that cannot be written (read-only, full, a file in its place) does not
 lose the features: they are returned, with a notice that they were not cached.
 A process killed mid-write leaves a hidden ``.KEY.npz.HOST-PID.XXXX.tmp``, which
 is never read. It is stale as the asset layer judges its own leftovers
-(:func:`tlwidgets.assets.describe_leftover`: this user's, and its process gone or
+(:func:`tlwidgets.cache_housekeeping.describe_leftover`: this user's, and its process gone or
 untouched for ``max_age``); :func:`stale_temporaries` lists stale ones,
 :func:`leftovers` describes all of them for the doctor, and :func:`clear_cache`
 removes the stale ones.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from tlwidgets.assets import Leftover, describe_leftover, tagged_prefix
+from tlwidgets.cache_housekeeping import Leftover, describe_leftover, tagged_prefix
 from tlwidgets.featurize.extractor import model_memo
 from tlwidgets.featurize.results import FeaturiserError
 from tlwidgets.notices import notice
@@ -122,7 +122,7 @@ def keys_for(model, layer_paths: Sequence[str | None], *, data: str, prep: str, 
 
 
 def default_cache_dir() -> Path:
-    from tlwidgets.assets import cache_dir
+    from tlwidgets.cache_housekeeping import cache_dir
 
     return cache_dir() / "features"
 
