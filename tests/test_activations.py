@@ -8,12 +8,14 @@ import pytest
 
 from tlwidgets.activations import (
     Activations,
-    ReceptiveField,
     default_layers,
     downsample,
     grid_image,
     prepare_image,
     read_image_bytes,
+)
+from tlwidgets.receptive_fields import (
+    ReceptiveField,
     receptive_fields,
 )
 

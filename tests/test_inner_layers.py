@@ -17,15 +17,17 @@ import pytest
 
 from tlwidgets.activations import (
     Activations,
-    ReceptiveField,
     default_layers,
-    measure_receptive_fields,
-    receptive_fields,
-    spatial_layers,
 )
 from tlwidgets.featurize import Featuriser
 from tlwidgets.gradcam import GradCAM
 from tlwidgets.layers import activation_model, find_layer, is_squeeze_excite, iter_layers
+from tlwidgets.receptive_fields import (
+    ReceptiveField,
+    measure_receptive_fields,
+    receptive_fields,
+    spatial_layers,
+)
 
 # family: (constructor, module with preprocess_input, input size)
 FAMILIES = {
