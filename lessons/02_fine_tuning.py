@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from tlwidgets import freezing, training
+from tlwidgets import freezing, lr_finder, training
 from tlwidgets.backbones import load_backbone
 from tlwidgets.data import load_hymenoptera
 from tlwidgets.featurize import Featuriser
@@ -330,9 +330,9 @@ small_n = record("small_n_train", len(small))
 # %%
 finder_model = from_phase1()
 freezing.unfreeze_all(finder_model)
-found = training.lr_find(finder_model, *TRAIN, start_lr=1e-6, end_lr=1.0,
-                         steps=SETTINGS["finder_steps"], batch_size=SETTINGS["batch"],
-                         run_eagerly=SETTINGS["eager"])
+found = lr_finder.lr_find(finder_model, *TRAIN, start_lr=1e-6, end_lr=1.0,
+                          steps=SETTINGS["finder_steps"], batch_size=SETTINGS["batch"],
+                          run_eagerly=SETTINGS["eager"])
 del finder_model  # lr_find trained a copy; neither is needed any more
 training.free_memory()
 print(found)

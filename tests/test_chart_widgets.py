@@ -77,7 +77,7 @@ def test_an_empty_panel_says_so_and_a_chart_needs_panels():
 
 
 def test_lr_finder_chart_draws_the_curve_and_marks_the_suggestion():
-    from tlwidgets.training import LRFinderResult
+    from tlwidgets.lr_finder import LRFinderResult
     from tlwidgets.widgets.lr_finder import lr_finder_chart
 
     lrs = np.geomspace(1e-6, 1.0, 40)

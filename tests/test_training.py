@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlwidgets import freezing, training
+from tlwidgets import freezing, lr_finder, strategies, training
 from tlwidgets.backbones import load_backbone
 from tlwidgets.data import load_hymenoptera
 
@@ -76,7 +76,7 @@ def test_fine_tune_rejects_bad_requests_before_training(backbone):
     assert freezing.trainable_state(model) == before
     assert not model.compiled
     with pytest.raises(ValueError, match="not present"):
-        training.get_strategy(["/cpu:0", "/gpu:7"])
+        strategies.get_strategy(["/cpu:0", "/gpu:7"])
     with pytest.raises(ValueError, match="not built under this strategy"):
         training.compile_classifier(model, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
 
@@ -159,7 +159,7 @@ def test_lr_finder_lands_near_the_known_best_rate():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     weights = [w.copy() for w in model.get_weights()]
-    result = training.lr_find(model, x, y.astype("float32"), loss="mse", optimizer="sgd",
+    result = lr_finder.lr_find(model, x, y.astype("float32"), loss="mse", optimizer="sgd",
                               start_lr=1e-5, end_lr=10.0, steps=80, batch_size=64)
     assert good / 10 <= result.suggestion <= good * 10, (result.suggestion, good)
     assert len(result.lrs) < 80  # stopped once the loss blew up

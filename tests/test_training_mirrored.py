@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from tlwidgets import freezing, training
+    from tlwidgets import freezing, lr_finder, strategies, training
     import keras
 
     from tlwidgets.data import load_hymenoptera
@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent("""
 
     def run(strategy):
         model = training.build_classifier(base, 2, dropout=0.0, strategy=strategy)
-        found = training.lr_find(model, *data[0], steps=6, batch_size=8, strategy=strategy)
+        found = lr_finder.lr_find(model, *data[0], steps=6, batch_size=8, strategy=strategy)
         result = training.fine_tune(model, *data, base_lr=1e-4, epochs=(1, 1), unfreeze=1,
                                     layer_decay=0.5, batch_size=8)
         return {
@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent("""
         }
 
     single = run(None)
-    mirrored = run(training.get_strategy(["/cpu:0", "/cpu:1"]))
+    mirrored = run(strategies.get_strategy(["/cpu:0", "/cpu:1"]))
     print("RESULT" + json.dumps({"single": single, "mirrored": mirrored}))
 """)
 

@@ -26,6 +26,9 @@ vectors store them): an elided article or pronoun is a word with its apostrophe,
 ``jusqu'à`` -> ``jusqu'`` + ``à``, while ``aujourd'hui``, ``prud'homme(s)``,
 ``quelqu'un(e)`` and ``presqu'île`` stay whole; the typographic apostrophe ``’``
 counts as ``'``. Text is compared in NFC and lowercased.
+
+At about 520 lines it stays one module: reading a corpus and reporting on it
+share the tokeniser and the language guess whose consequences the report warns about.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Fine-tuning helpers Keras 3 lacks: two phases, layer-wise learning rates, an LR finder.
+"""Fine-tuning helpers Keras 3 lacks: two phases, layer-wise learning rates.
 
 Models must be built under the strategy they train with, which
 :func:`build_classifier` does (``strategy=``); :func:`fine_tune` then trains in the
-model's own strategy:
+model's own strategy (:mod:`tlwidgets.strategies`). The learning-rate finder is
+:mod:`tlwidgets.lr_finder`.
 
 >>> strategy = get_strategy(["/cpu:0", "/cpu:1"])          # doctest: +SKIP
 >>> model = build_classifier(backbone, 2, strategy=strategy)  # doctest: +SKIP
@@ -25,84 +26,23 @@ import tensorflow as tf
 
 from tlwidgets import freezing
 from tlwidgets.layers import find_layer
+from tlwidgets.strategies import check_strategy, model_strategy
 from tlwidgets.system import trim_heap
 
 __all__ = [
     "FineTuneResult",
-    "LRFinderResult",
     "RunLog",
     "augmentation",
     "block_lr_factors",
     "build_classifier",
     "check_data",
-    "check_strategy",
     "compile_classifier",
     "fine_tune",
     "free_memory",
-    "get_strategy",
     "layerwise_optimizer",
-    "lr_find",
     "release",
     "train_throughput",
 ]
-
-
-# --- distribution strategies ------------------------------------------------------------------
-
-def _device_key(name: str) -> tuple[str, int]:
-    spec = tf.DeviceSpec.from_string(name)
-    return (spec.device_type or "CPU").upper(), spec.device_index or 0
-
-
-def _present() -> dict[tuple[str, int], str]:
-    return {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
-
-
-def get_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
-    """``MirroredStrategy`` over ``devices`` (checked to exist), or the default strategy for None."""
-    if devices is None:
-        return tf.distribute.get_strategy()
-    present = _present()
-    missing = [d for d in devices if _device_key(d) not in present]
-    if missing:
-        raise ValueError(
-            f"Devices {missing} are not present on this machine; it has {sorted(present.values())}. "
-            "Pick from those (two logical CPUs can be made with "
-            "tf.config.set_logical_device_configuration before TensorFlow starts)."
-        )
-    return tf.distribute.MirroredStrategy(list(devices))
-
-
-def check_strategy(strategy: tf.distribute.Strategy | None) -> tf.distribute.Strategy:
-    """The strategy itself, after checking that its devices exist (None -> default strategy)."""
-    if strategy is None:
-        return tf.distribute.get_strategy()
-    if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(f"strategy must be a tf.distribute.Strategy, not {type(strategy).__name__}.")
-    try:
-        devices = strategy.extended.worker_devices
-    except RuntimeError:  # the default strategy: whatever device TensorFlow places on
-        return strategy
-    present = _present()
-    missing = [d for d in devices if _device_key(d) not in present]
-    if missing:
-        raise ValueError(
-            f"The strategy uses devices that are not present: {missing}. This machine has "
-            f"{sorted(present.values())}; make the strategy with get_strategy(<those devices>)."
-        )
-    return strategy
-
-
-def _model_strategy(model: keras.Model, strategy) -> tf.distribute.Strategy:
-    if strategy is None:
-        return model.distribute_strategy
-    strategy = check_strategy(strategy)
-    if model.distribute_strategy is not strategy:
-        raise ValueError(
-            f"Model {model.name!r} was not built under this strategy, so its weights are not "
-            "mirrored. Build it inside the strategy: build_classifier(..., strategy=strategy)."
-        )
-    return strategy
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -163,7 +103,7 @@ def build_classifier(base, n_classes: int, *, augment: keras.Layer | None = None
 def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer | float = 1e-3,
                        *, strategy: tf.distribute.Strategy | None = None, **kwargs) -> keras.Model:
     """Compile for integer labels and logits (Adam when ``optimizer`` is a learning rate)."""
-    strategy = _model_strategy(model, strategy)
+    strategy = model_strategy(model, strategy)
     with strategy.scope():
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             optimizer = keras.optimizers.Adam(float(optimizer))
@@ -519,81 +459,6 @@ def free_memory() -> None:
     keras.backend.clear_session(free_memory=True)
     gc.collect()
     trim_heap()
-
-
-# --- learning-rate finder ---------------------------------------------------------------------
-
-@dataclass
-class LRFinderResult:
-    lrs: np.ndarray
-    losses: np.ndarray  # smoothed
-    raw_losses: np.ndarray
-    suggestion: float  # learning rate at the lowest smoothed loss, divided by 10
-
-    def __str__(self) -> str:
-        return f"suggested learning rate {self.suggestion:.2g} (tried {len(self.lrs)} rates)"
-
-
-def lr_find(model: keras.Model, x, y=None, *, loss=None, optimizer: str | type = "adam",
-            start_lr: float = 1e-7, end_lr: float = 1.0, steps: int = 100, batch_size: int = 32,
-            smoothing: float = 0.9, diverge: float = 4.0,
-            strategy: tf.distribute.Strategy | None = None, seed: int = 0,
-            run_eagerly: bool = False) -> LRFinderResult:
-    """Train a copy of ``model`` for ``steps`` batches with a learning rate growing from
-    ``start_lr`` to ``end_lr``; suggest the rate at the lowest smoothed loss / 10.
-
-    The model itself is left untouched (a copy with the same weights and frozen
-    layers is trained). Stops early when the loss exceeds ``diverge`` x its best.
-    """
-    strategy = _model_strategy(model, strategy)
-    if not 0 < start_lr < end_lr:
-        raise ValueError(f"Need 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
-    if steps < 5:
-        raise ValueError(f"steps must be at least 5, not {steps}.")
-    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if isinstance(x, tf.data.Dataset):
-        data = x.repeat()
-    else:
-        order = np.random.default_rng(seed).permutation(len(x))
-        data = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(x, np.float32)[order], np.asarray(y)[order]))
-        data = data.repeat().batch(batch_size, drop_remainder=True)
-    state = freezing.trainable_state(model)
-    weights = model.get_weights()
-    with strategy.scope():
-        copy = keras.models.clone_model(model)
-        copy.set_weights(weights)
-        freezing.set_trainable_state(copy, state)
-        opt = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer()
-        opt.learning_rate = start_lr
-        copy.compile(optimizer=opt, loss=loss, run_eagerly=run_eagerly)
-    factor = (end_lr / start_lr) ** (1 / (steps - 1))
-    lrs, raw, smooth = [], [], []
-
-    class Schedule(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            lr = start_lr * factor**epoch
-            copy.optimizer.learning_rate.assign(lr)
-            lrs.append(lr)
-
-        def on_epoch_end(self, epoch, logs=None):
-            value = float(logs["loss"])
-            raw.append(value)
-            avg = value if not smooth else smoothing * smooth[-1][0] + (1 - smoothing) * value
-            corrected = avg / (1 - smoothing ** len(raw))
-            smooth.append((avg, corrected))
-            best = min(s[1] for s in smooth)
-            if not math.isfinite(value) or corrected > diverge * best:
-                copy.stop_training = True
-
-    keras.utils.set_random_seed(seed)
-    copy.fit(data, epochs=steps, steps_per_epoch=1, callbacks=[Schedule()], shuffle=False, verbose=0)
-    losses = np.array([s[1] for s in smooth])
-    n = len(losses)
-    lrs_arr = np.array(lrs[:n])
-    finite = np.where(np.isfinite(losses), losses, np.inf)
-    suggestion = float(lrs_arr[int(np.argmin(finite))] / 10)
-    return LRFinderResult(lrs_arr, losses, np.array(raw), suggestion)
 
 
 # --- throughput -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The learning-rate finder's curve: loss against learning rate, the suggestion marked.
 
-    found = training.lr_find(model, x, y)
+    found = lr_finder.lr_find(model, x, y)
     lr_finder_chart(found)      # shows itself in a notebook
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlwidgets.training import LRFinderResult
+from tlwidgets.lr_finder import LRFinderResult
 from tlwidgets.widgets.charts import PALETTE, Chart, Line, Mark, Panel
 
 
