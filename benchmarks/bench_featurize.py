@@ -3,7 +3,8 @@
 * throughput vs the bare ``model.predict`` of the cut model on the same batches
   (preprocessed beforehand, outside the timer): target >= 0.9x;
 * vs a per-image eager loop (``model(x[None])`` per image): target >= 5x;
-* a cached re-run vs the first run (array input, and a folder): target >= 50x;
+* a cached re-run vs the first run (array input, and a folder), in wall and CPU
+  time: target >= 100x;
 * peak memory featurising 20,000 images of 128 px from a folder: < 1.5 GB.
   The 20,000 images are synthesised from the 397 real ants/bees fixture images
   (random crops and flips, written as JPEG files to a temporary folder) and
@@ -111,35 +112,52 @@ def _throughput_at(size: int, quick: bool) -> list[dict]:
     ]
 
 
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def _best_timed(fn, repeats: int = 3) -> tuple[float, float]:
+    runs = [_timed(fn) for _ in range(repeats)]
+    return min(r[0] for r in runs), min(r[1] for r in runs)
+
+
+def _speedup_rows(what: str, first: tuple[float, float], again: tuple[float, float]) -> list[dict]:
+    wall, cpu = first[0] / again[0], first[1] / max(again[1], 1e-9)
+    return [
+        {"metric": f"cached re-run speed-up ({what}), wall time", "value": wall, "unit": "x",
+         "target": ">= 100", "ok": wall >= 100},
+        {"metric": f"  the same in CPU time ({first[1]:.2f} s -> {again[1] * 1000:.1f} ms)",
+         "value": cpu, "unit": "x", "target": ">= 100", "ok": cpu >= 100},
+        {"metric": f"  cached re-run, wall ({what})", "value": again[0] * 1000, "unit": "ms"},
+    ]
+
+
 def _cache_rows(quick: bool) -> list[dict]:
+    """A cached re-run vs computing, on an array and on a folder (the key is a full XXH3 hash
+    of the array, or each file's path, size and mtime, so a hit costs little more than reading
+    the cached features)."""
+    from tlwidgets import assets
     from tlwidgets.featurize import Featuriser
 
-    rows = []
     n = 128 if quick else 512
     x = _images(n, 224)
+    folder = assets.resolve("hymenoptera").path / "val"
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         Featuriser("auto", cache=False, progress=False).transform(x[:32])  # load + compile untimed
         f = Featuriser("auto", cache=Path(tmp) / "a", progress=False)
-        t = time.perf_counter()
-        first = f.featurise(x)
-        t_first = time.perf_counter() - t
-        t_again = _best(lambda: f.featurise(x))
-        assert not first.from_cache and f.featurise(x).from_cache
-        rows.append({"metric": f"cached re-run speed-up ({n} images, array, 224 px)",
-                     "value": t_first / t_again, "unit": "x", "target": ">= 50",
-                     "ok": t_first / t_again >= 50})
-        from tlwidgets import assets
-
-        folder = assets.resolve("hymenoptera").path / "val"
+        first = _timed(lambda: f.featurise(x))
+        again = _best_timed(lambda: f.featurise(x))
+        assert f.featurise(x).from_cache
+        rows = _speedup_rows(f"{n} images, array, 224 px", first, again)
         g = Featuriser("auto", cache=Path(tmp) / "b", progress=False)
-        t = time.perf_counter()
-        g.featurise(folder)
-        t_first = time.perf_counter() - t
-        t_again = _best(lambda: g.featurise(folder))
-        rows.append({"metric": "cached re-run speed-up (hymenoptera val folder, 224 px)",
-                     "value": t_first / t_again, "unit": "x", "target": ">= 50",
-                     "ok": t_first / t_again >= 50})
+        first = _timed(lambda: g.featurise(folder))
+        again = _best_timed(lambda: g.featurise(folder))
+        assert g.featurise(folder).from_cache
+        rows += _speedup_rows("hymenoptera val folder, 224 px", first, again)
     return rows
 
 
@@ -222,10 +240,12 @@ def _memory_rows(quick: bool) -> list[dict]:
     ]
 
 
-def main(quick: bool = False) -> list[dict]:
-    return _throughput_rows(quick) + _cache_rows(quick) + _memory_rows(quick)
+def main(quick: bool = False, parts: tuple[str, ...] = ("throughput", "cache", "memory")) -> list[dict]:
+    rows = {"throughput": _throughput_rows, "cache": _cache_rows, "memory": _memory_rows}
+    return [row for part in parts for row in rows[part](quick)]
 
 
-if __name__ == "__main__":
-    for row in main(quick="--quick" in sys.argv):
+if __name__ == "__main__":  # python benchmarks/bench_featurize.py [--quick] [cache|memory|...]
+    chosen = tuple(a for a in sys.argv[1:] if not a.startswith("-"))
+    for row in main(quick="--quick" in sys.argv, parts=chosen or ("throughput", "cache", "memory")):
         print(row)

@@ -23,6 +23,15 @@ from tlwidgets.featurize import (
     featurise_layers,
 )
 from tlwidgets.layers import LayerNotFoundError
+from tlwidgets.notices import reset as reset_notices
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices():
+    """Notices are said once per process; each test expects its own."""
+    reset_notices()
+    yield
+    reset_notices()
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +306,7 @@ def test_streaming_reads_ahead_a_bounded_number_of_batches():
 
     f = Featuriser(model, cache=False, batch_size=10, progress=False)
     seen = []
-    from tlwidgets import featurize as fz
+    from tlwidgets.featurize import extractor as fz
 
     original = fz._Extractor.__call__
 
@@ -327,6 +336,7 @@ def test_grey_rgba_and_mixed_sizes_are_converted_with_notices():
         g = f.featurise(grey)
     np.testing.assert_allclose(g.features, f.transform(np.repeat(grey[..., None], 3, -1)),
                                rtol=1e-6)
+    reset_notices()  # said once per process: the same notice again for (n, h, w, 1)
     with pytest.warns(UserWarning, match="Grey images"):
         f.transform(grey[..., None])
     with pytest.warns(UserWarning, match="alpha channel was dropped"):

@@ -1,10 +1,66 @@
 """tlwidgets: widgets and helpers for a hands-on transfer-learning course.
 
-Importing the package is cheap: TensorFlow, gensim and the widgets load only
-when the module that needs them is imported.
+The objects a learner uses are importable from the top::
+
+    from tlwidgets import Featuriser, LayerFreezer, FeatureExplorer, load_hymenoptera
+
+Importing the package is cheap: each name is imported from its module on
+first use (a module-level ``__getattr__``), so TensorFlow, gensim and the
+widgets load only when something that needs them is asked for.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from tlwidgets.assets import AssetError, fetch, resolve
 
 __version__ = "0.1.0"
-__all__ = ["AssetError", "__version__", "fetch", "resolve"]
+
+# name -> the module that defines it
+_LAZY = {
+    # data and pretrained networks
+    "load_hymenoptera": "tlwidgets.data",
+    "load_pneumoniamnist": "tlwidgets.data",
+    "load_image_folder": "tlwidgets.data",
+    "load_image": "tlwidgets.images",
+    "load_backbone": "tlwidgets.backbones",
+    # featurisers and what is inside a network
+    "Featuriser": "tlwidgets.featurize",
+    "FeatureSet": "tlwidgets.featurize",
+    "featurise_layers": "tlwidgets.featurize",
+    "candidate_layers": "tlwidgets.layers",
+    "Activations": "tlwidgets.activations",
+    # fine-tuning
+    "build_classifier": "tlwidgets.training",
+    "fine_tune": "tlwidgets.training",
+    # word vectors
+    "load_vectors": "tlwidgets.embeddings",
+    # notebooks
+    "record": "tlwidgets.notebook",
+    "notice": "tlwidgets.notices",
+    # widgets
+    "DoctorWidget": "tlwidgets.widgets.doctor",
+    "EmbeddingExplorer": "tlwidgets.widgets.embedding_explorer",
+    "FeatureExplorer": "tlwidgets.widgets.feature_explorer",
+    "FeaturiserExplorer": "tlwidgets.widgets.featuriser_explorer",
+    "LayerFreezer": "tlwidgets.widgets.layer_freezer",
+    "MultiTaskWidget": "tlwidgets.widgets.multitask",
+    "OOVReportWidget": "tlwidgets.widgets.oov_report",
+    "TrainingMonitor": "tlwidgets.widgets.training_monitor",
+}
+
+__all__ = ["AssetError", "__version__", "fetch", "resolve", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tlwidgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

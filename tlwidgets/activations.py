@@ -17,14 +17,21 @@ pixels each layer's units can see.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from tlwidgets.layers import LayerInfo, activation_model, find_layer, iter_layers
+from tlwidgets import images
+from tlwidgets.layers import (
+    LayerInfo,
+    activation_model,
+    candidate_layers,
+    find_layer,
+    iter_layers,
+    nearest_layers,
+)
 
 __all__ = [
     "Activations",
@@ -125,10 +132,6 @@ def receptive_fields(model: keras.Model) -> dict[str, ReceptiveField | None]:
 
 # --------------------------------------------------------------------------- choosing layers
 
-_NONLINEAR = (keras.layers.ReLU, keras.layers.Activation, keras.layers.ELU,
-              keras.layers.LeakyReLU, keras.layers.Add, keras.layers.Concatenate)
-
-
 def spatial_layers(model: keras.Model) -> list[LayerInfo]:
     """Layers whose output is a feature map (batch, height, width, channels)."""
     out = []
@@ -143,20 +146,10 @@ def spatial_layers(model: keras.Model) -> list[LayerInfo]:
 
 
 def default_layers(model: keras.Model) -> list[str]:
-    """The layers worth looking at: each non-linearity or merge with a spatial output.
-
-    Convolutions that carry their own non-linear ``activation`` count too, so a
-    plain ``Conv2D(..., activation="relu")`` stack works.
-    """
-    chosen = []
-    for info in spatial_layers(model):
-        layer = info.layer
-        activation = getattr(layer, "activation", None)
-        own = isinstance(layer, _CONV) and activation not in (None, keras.activations.linear)
-        if isinstance(layer, _NONLINEAR) or own:
-            chosen.append(info.path)
-    if not chosen:
-        chosen = [info.path for info in spatial_layers(model) if isinstance(info.layer, _CONV)]
+    """The layers worth looking at: :func:`tlwidgets.layers.candidate_layers` (each
+    non-linearity or merge with a spatial output, convolutions with their own
+    non-linear ``activation`` included), the same list the Featuriser offers."""
+    chosen = candidate_layers(model)
     if not chosen:
         raise ValueError(
             f"Model {model.name!r} has no convolutional layers with a spatial output, so there "
@@ -176,11 +169,10 @@ def _check_spatial(model: keras.Model, key: str | int) -> LayerInfo:
     spatial = spatial_layers(model)
     if not spatial:
         raise ValueError(f"Model {model.name!r} has no layer with a spatial output.")
-    nearest = sorted(spatial, key=lambda s: abs(s.index - info.index))[:3]
+    nearest = nearest_layers(model, info.path, [s.path for s in spatial])
     raise ValueError(
         f"Layer {info.path!r} outputs shape {shape}, not a (height, width, channels) map, so it "
-        f"has no activation maps to show. Nearest layers with maps: "
-        f"{', '.join(n.path for n in sorted(nearest, key=lambda n: n.index))}."
+        f"has no activation maps to show. Nearest layers with maps: {', '.join(nearest)}."
     )
 
 
@@ -189,52 +181,16 @@ def _check_spatial(model: keras.Model, key: str | int) -> LayerInfo:
 
 def read_image_bytes(data: bytes) -> np.ndarray:
     """Decode an uploaded file (PNG, JPEG, ...) to an array; a clear error if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(bytes(data))) as img:
-            img.load()
-            return np.asarray(img)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(
-            "Could not read the upload as an image. Upload a PNG or JPEG photo "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
+    return images.decode_bytes(data)
 
 
 def prepare_image(image, size: int | tuple[int, int]) -> tuple[np.ndarray, str | None]:
-    """Any image array -> RGB uint8 at ``size``, with a notice saying what was converted.
+    """Any image (array or PIL) -> RGB uint8 at ``size``, with a note saying what was converted.
 
-    Accepts grey (H, W) or (H, W, 1), RGB, and RGBA (alpha dropped); floats in
-    [0, 1] are scaled to [0, 255].
+    Grey is repeated, alpha dropped, 16-bit scaled, floats in [0, 1] or [-1, 1]
+    brought to 0-255 (:func:`tlwidgets.images.prepare_image`).
     """
-    from PIL import Image
-
-    arr = np.asarray(image)
-    if arr.ndim == 4 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)):
-        raise ValueError(
-            f"Expected one image of shape (height, width) or (height, width, 1/3/4 channels); "
-            f"got shape {arr.shape}."
-        )
-    notes = []
-    if arr.dtype != np.uint8:
-        arr = arr.astype(np.float32)
-        if arr.size and arr.max() <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    if arr.ndim == 2 or arr.shape[-1] == 1:
-        arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=-1)
-        notes.append("grey image copied to 3 colour channels")
-    elif arr.shape[-1] == 4:
-        arr = arr[..., :3]
-        notes.append("transparency (alpha channel) dropped")
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    if arr.shape[:2] != hw:
-        notes.append(f"resized from {arr.shape[1]}x{arr.shape[0]} to {hw[1]}x{hw[0]} px")
-        arr = np.asarray(Image.fromarray(arr).resize((hw[1], hw[0]), Image.BILINEAR))
-    return arr, ("Image converted: " + "; ".join(notes) + ".") if notes else None
+    return images.prepare_image(image, size)
 
 
 # --------------------------------------------------------------------------- maps

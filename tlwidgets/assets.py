@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from tlwidgets.catalogue import CATALOGUE, PACKS, Asset, PackageSource
+from tlwidgets.system import atomic_write
 
 __all__ = [
     "Asset",
@@ -480,7 +481,7 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path) -> None:
         os.replace(tmp, target)
         return
     if asset.archive == "gzip":
-        with gzip.open(tmp, "rb") as src, _atomic_open(target) as dst:
+        with gzip.open(tmp, "rb") as src, atomic_write(target) as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
         return
     with zipfile.ZipFile(tmp) as zf:
@@ -506,24 +507,12 @@ def _install(asset: Asset, tmp: Path, target: Path, partial: Path) -> None:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         else:
-            with zf.open(asset.member) as src, _atomic_open(target) as dst:
+            with zf.open(asset.member) as src, atomic_write(target) as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)
 
 
-@contextmanager
-def _atomic_open(target: Path):
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.replace(name, target)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
 def _atomic_write_text(target: Path, text: str) -> None:
-    with _atomic_open(target) as fh:
+    with atomic_write(target) as fh:
         fh.write(text.encode())
 
 

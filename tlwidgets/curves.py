@@ -71,13 +71,12 @@ def per_class_indices(labels: np.ndarray, per_class: int | None, *, seed: int = 
 
 
 def pixel_features(images: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Raw pixels as features: images (resized to ``size``) flattened, scaled to [0, 1]."""
-    x = np.asarray(images)
-    if size is not None and x.shape[1:3] != (size, size):
-        from PIL import Image
+    """Raw pixels as features: images as RGB (resized to ``size``) flattened, scaled to [0, 1]."""
+    from tlwidgets.images import resize_batch, to_rgb, to_uint8
 
-        x = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
-                      for im in x])
+    x = to_uint8(to_rgb(images))
+    if size is not None:
+        x = resize_batch(x, size)
     return x.reshape(len(x), -1).astype(np.float32) / 255.0
 
 

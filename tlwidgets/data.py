@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tlwidgets import assets
+from tlwidgets import images as _images
+from tlwidgets.images import load_image
+from tlwidgets.notices import notice
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -53,18 +54,6 @@ class ImageSet:
                         self.skipped, self.notice)
 
 
-def load_image(path: str | Path, size: int | tuple[int, int] | None = None) -> np.ndarray:
-    """One image as RGB uint8 (grey and RGBA are converted), resized if ``size`` is given."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if size is not None:
-            hw = (size, size) if isinstance(size, int) else size
-            img = img.resize((hw[1], hw[0]), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
-
-
 def list_image_folder(root: str | Path) -> tuple[list[tuple[Path, int]], list[str], list[str]]:
     """``root/<class>/<image>`` -> ([(path, label)], class names, skipped non-image files)."""
     root = Path(root)
@@ -83,16 +72,6 @@ def list_image_folder(root: str | Path) -> tuple[list[tuple[Path, int]], list[st
             else:
                 skipped.append(str(path))
     return items, classes, skipped
-
-
-def iter_image_folder(root: str | Path, size: int) -> Iterator[tuple[np.ndarray, int, str]]:
-    """Stream (image, label, path) from a class folder; unreadable files are skipped with a warning."""
-    items, _, _ = list_image_folder(root)
-    for path, label in items:
-        try:
-            yield load_image(path, size), label, str(path)
-        except OSError as exc:
-            warnings.warn(f"Skipping unreadable image {path}: {exc}", stacklevel=2)
 
 
 def load_image_folder(
@@ -127,8 +106,8 @@ def load_image_folder(
     if not images:
         raise ValueError(f"No readable images under {root}.")
     if skipped:
-        warnings.warn(f"Skipped {len(skipped)} non-image or unreadable files under {root}: "
-                      f"{', '.join(Path(s).name for s in skipped[:5])}", stacklevel=2)
+        notice(f"Skipped {len(skipped)} non-image or unreadable files under {root}: "
+               f"{', '.join(Path(s).name for s in skipped[:5])}", stacklevel=2)
     return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64), classes, paths, skipped)
 
 
@@ -163,23 +142,10 @@ def load_pneumoniamnist(
         labels = npz[f"{split}_labels"].reshape(-1).astype(np.int64)
     data = ImageSet(images, labels, ["normal", "pneumonia"], notice=resolved.notice)
     data = data.subset(per_class, seed=seed)
-    images = data.images
-    if image_size is not None and image_size != images.shape[1]:
-        images = _resize_batch(images, image_size)
-    if rgb and images.ndim == 3:
-        images = np.repeat(images[..., None], 3, axis=-1)
-    data.images = images
+    x = data.images
+    if image_size is not None and image_size != x.shape[1]:
+        x = _images.resize_batch(x, image_size)
+    if rgb:
+        x = _images.to_rgb(x, notices=[])  # asked for: no notice
+    data.images = x
     return data
-
-
-def _resize_batch(images: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-
-    return np.stack([
-        np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images
-    ])
-
-
-def class_counts(labels: Sequence[int], class_names: Sequence[str]) -> dict[str, int]:
-    counts = np.bincount(np.asarray(labels), minlength=len(class_names))
-    return {name: int(n) for name, n in zip(class_names, counts, strict=True)}

@@ -35,6 +35,7 @@ from typing import Literal
 import numpy as np
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
+from tlwidgets.system import trim_heap
 from tlwidgets.vocab import WordList, lookup_rows
 
 __all__ = [
@@ -241,20 +242,6 @@ def _shrink(matrix: np.ndarray, rows: int) -> np.ndarray:
     return matrix
 
 
-def _give_back_free_memory() -> None:
-    """Return freed heap pages to the system (glibc only), so they do not count twice.
-
-    Parsing leaves many small freed blocks that glibc keeps mapped; without this,
-    the next allocations stack on top of them and the peak grows by ~10 MB.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-        pass
-
-
 def _row_norms(matrix: np.ndarray, block: int = 16_384) -> np.ndarray:
     """Each row's length, a block at a time (no temporary the size of the matrix)."""
     norms = np.empty(len(matrix), dtype=matrix.dtype)
@@ -349,7 +336,7 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
         raise ValueError(f"{path} holds no vectors.")
     text = b"".join(chunks)
     del chunks
-    _give_back_free_memory()  # the blocks' temporaries, before the lookup index is built
+    trim_heap()  # the blocks' temporaries, before the lookup index is built
     return WordList(text, bounds), matrix, errors
 
 
@@ -387,7 +374,7 @@ def _read_npy_folder(folder: Path, limit: int | None) -> tuple[WordList, np.ndar
     del column
     pa.default_memory_pool().release_unused()
     _ = words.repeats  # build the lookup index now, while no matrix stands beside its temporaries
-    _give_back_free_memory()
+    trim_heap()
     if n == rows:  # read straight into one array: the matrix is never held twice
         matrix = np.load(matrix_file, allow_pickle=False)
     else:  # copy only the rows kept

@@ -18,8 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
-__all__ = ["LayerInfo", "LayerNotFoundError", "activation_model", "find_layer", "iter_layers"]
+__all__ = [
+    "LayerInfo",
+    "LayerNotFoundError",
+    "activation_model",
+    "candidate_layers",
+    "find_layer",
+    "iter_layers",
+    "nearest_layers",
+]
 
 
 class LayerNotFoundError(KeyError):
@@ -165,3 +174,60 @@ def _through_nested(model: keras.Model, x, paths: list[str]) -> dict:
     multi = keras.Model(model.inputs, [model.get_layer(p).output for p in paths] + model.outputs)
     values = multi(x)
     return dict(zip([*paths, "__output__"], values, strict=True))
+
+
+# --------------------------------------------------------------------------- choosing layers
+
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                 keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+_ENDS_OF_BLOCKS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.ELU,
+                   keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.Add,
+                   keras.layers.Concatenate)
+
+
+def _map_output(info: LayerInfo) -> bool:
+    """Whether the layer outputs one feature map (batch, height, width, channels)."""
+    try:
+        return not info.is_model and len(info.layer.output.shape) == 4
+    except (AttributeError, ValueError):  # no single output (a layer used several times)
+        return False
+
+
+def _ends_a_block(layer: keras.Layer) -> bool:
+    """A non-linearity or a merge, or a convolution with its own non-linear activation."""
+    activation = getattr(layer, "activation", None)
+    linear = activation in (None, keras.activations.linear)
+    if isinstance(layer, keras.layers.Activation):
+        return not linear
+    if isinstance(layer, _ENDS_OF_BLOCKS):
+        return True
+    return isinstance(layer, _CONVOLUTIONS) and not linear
+
+
+def candidate_layers(model: keras.Model, *, n: int | None = None) -> list[str]:
+    """Layer paths worth cutting at or looking into: the ends of blocks with feature maps.
+
+    Each non-linearity (ReLU, ELU, LeakyReLU, PReLU, a non-linear ``Activation``),
+    each merge (``Add``, ``Concatenate``) and each convolution with a built-in
+    non-linear ``activation``, whose output is a map (batch, height, width,
+    channels), in network order; nested models included. A network with none
+    of these gives its convolutions, else every layer with a map output, else
+    ``[]``. ``n`` picks that many, evenly spaced by depth, always including the last.
+    The Featuriser, the FeatureExplorer and the depth sweep all offer these.
+    """
+    maps = [info for info in iter_layers(model) if _map_output(info)]
+    found = ([i.path for i in maps if _ends_a_block(i.layer)]
+             or [i.path for i in maps if isinstance(i.layer, _CONVOLUTIONS)]
+             or [i.path for i in maps])
+    if n is not None and 0 < n < len(found):
+        picks = np.unique(np.round(np.linspace(0, len(found) - 1, n)).astype(int)) if n > 1 else [-1]
+        found = [found[i] for i in picks]
+    return found
+
+
+def nearest_layers(model: keras.Model, path: str, among: Sequence[str], n: int = 3) -> list[str]:
+    """The ``n`` paths of ``among`` closest to ``path`` in depth, in network order."""
+    order = {info.path: info.index for info in iter_layers(model)}
+    here = order.get(path, 0)
+    near = sorted(among, key=lambda p: abs(order.get(p, 0) - here))[:n]
+    return sorted(near, key=lambda p: order.get(p, 0))

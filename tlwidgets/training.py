@@ -10,8 +10,6 @@ built under the strategy they train with, which :func:`build_classifier` does:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 import gc
 import math
@@ -25,6 +23,7 @@ import tensorflow as tf
 
 from tlwidgets import freezing
 from tlwidgets.layers import find_layer
+from tlwidgets.system import trim_heap
 
 __all__ = [
     "FineTuneResult",
@@ -434,8 +433,7 @@ def free_memory() -> None:
     """
     keras.backend.clear_session(free_memory=True)
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    trim_heap()
 
 
 # --- learning-rate finder ---------------------------------------------------------------------

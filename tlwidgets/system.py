@@ -1,0 +1,73 @@
+"""Operating-system helpers: atomic file writes and giving freed memory back to the system."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_write", "temporary_name_prefix", "trim_heap"]
+
+_umask: int | None = None
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where possible (Linux: /proc)."""
+    global _umask
+    if _umask is None:
+        try:
+            with open("/proc/self/status") as fh:
+                line = next(ln for ln in fh if ln.startswith("Umask:"))
+            _umask = int(line.split()[1], 8)
+        except (OSError, StopIteration, ValueError):
+            _umask = os.umask(0o022)
+            os.umask(_umask)
+    return _umask
+
+
+def temporary_name_prefix(target: Path) -> str:
+    """The prefix of :func:`atomic_write`'s temporary files for ``target`` (``.NAME.``)."""
+    return f".{target.name}."
+
+
+@contextmanager
+def atomic_write(target: str | Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Write ``target`` all at once: into a hidden temporary file beside it, then a rename.
+
+    A reader sees the old file or the complete new one, never a half-written
+    one; on an error the temporary file is removed and the error re-raised.
+    A process killed mid-write leaves ``.NAME.XXXX.tmp`` behind, which no
+    reader opens (see :func:`tlwidgets.featurize.stale_temporaries`). The file
+    gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s 0600.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=temporary_name_prefix(target), suffix=".tmp",
+                                dir=target.parent)
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # fchmod: not on Windows
+            os.fchmod(fd, 0o666 & ~_current_umask())
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(name, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def trim_heap() -> None:
+    """Return freed heap pages to the system (glibc's ``malloc_trim``); a no-op elsewhere.
+
+    After large temporary allocations glibc keeps freed pages mapped, so the
+    process looks larger than it is and the next allocations stack on top.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
