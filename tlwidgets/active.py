@@ -66,7 +66,13 @@ class Pool:
     X: np.ndarray
     labelled: np.ndarray  # positions in X that have a label
     proba: np.ndarray | None = None  # model probabilities for `unlabelled`, None: no model
+    reduce: Callable[[], np.ndarray] | None = None  # X in a few principal components
     _unlabelled: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def clustering(self) -> np.ndarray:
+        """The space that k-means and typicality work in: ``reduce()`` if given, else ``X``."""
+        return self.X if self.reduce is None else self.reduce()
 
     @property
     def unlabelled(self) -> np.ndarray:
@@ -142,11 +148,21 @@ def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     seed = int(rng.integers(2**31 - 1))
-    if len(X) > 5000 or k > 50:
-        km = MiniBatchKMeans(n_clusters=k, n_init=3, random_state=seed, batch_size=2048)
+    if len(X) > 20000:
+        km = MiniBatchKMeans(n_clusters=k, n_init=1, random_state=seed, batch_size=4096)
     else:
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed)
+        km = KMeans(n_clusters=k, n_init=3 if k <= 50 else 1, max_iter=50, random_state=seed)
     return km.fit_predict(X)
+
+
+def principal_components(X: np.ndarray, n: int = 32, seed: int = 0) -> np.ndarray:
+    """``X`` in its first ``n`` principal components: k-means in 32 dimensions instead
+    of 256 keeps each query of the clustering strategies well under a second."""
+    from sklearn.decomposition import PCA
+
+    if X.shape[1] <= n:
+        return X
+    return PCA(n, random_state=seed).fit_transform(X).astype(np.float32)
 
 
 def _typicality(X: np.ndarray, k: int = 20) -> np.ndarray:
@@ -166,7 +182,8 @@ def _typical(pool: Pool, n: int, rng: np.random.Generator,
     from the largest groups holding no label, take each one's most typical point."""
     idx = np.arange(len(pool.X))
     k = min(len(idx), max(n, min(len(pool.labelled) + n, max_clusters)))
-    assign = _kmeans(pool.X, k, rng)
+    space = pool.clustering
+    assign = _kmeans(space, k, rng)
     taken = np.zeros(len(pool.X), bool)
     taken[pool.labelled] = True
     covered = np.bincount(assign[taken], minlength=k)
@@ -180,7 +197,7 @@ def _typical(pool: Pool, n: int, rng: np.random.Generator,
             members = idx[(assign == c) & ~taken[idx]]
             if not len(members):
                 continue
-            best = members[int(np.argmax(_typicality(pool.X[members])))]
+            best = members[int(np.argmax(_typicality(space[members])))]
             chosen.append(int(best))
             taken[best] = True
             progressed = True
@@ -202,7 +219,7 @@ def _typical_then_margin(pool: Pool, n: int, rng: np.random.Generator) -> np.nda
     cand = pool.unlabelled[uncertain_order]
     if m <= n:
         return cand
-    assign = _kmeans(pool.X[cand], n, rng)
+    assign = _kmeans(pool.clustering[cand], n, rng)
     return np.asarray([cand[assign == c][0] for c in range(n) if np.any(assign == c)])
 
 
@@ -283,6 +300,7 @@ class ActiveLearner:
         self.rng = np.random.default_rng(seed)
         self.labels: dict[int, int] = {}  # pool position -> class index
         self.model = None
+        self._Z: np.ndarray | None = None
 
     # -- state
     @property
@@ -315,7 +333,7 @@ class ActiveLearner:
             raise ActiveLearningError(
                 f"Asked for {n} items but only {self.n_unlabelled} of the pool's "
                 f"{len(self.X)} are unlabelled; ask for at most {self.n_unlabelled}.")
-        pool = Pool(self.X, self.labelled, self._proba_unlabelled())
+        pool = Pool(self.X, self.labelled, self._proba_unlabelled(), self._reduced)
         picked = np.asarray(self._pick(pool, int(n), self.rng), dtype=int)
         if len(picked) < n:  # a strategy may run short (tiny clusters): top up at random
             rest = np.setdiff1d(pool.unlabelled, picked)
@@ -347,6 +365,11 @@ class ActiveLearner:
         model.fit(self.X[self.labelled], y)
         self.model = model
         return model
+
+    def _reduced(self) -> np.ndarray:
+        if self._Z is None:  # computed once, on the first query that clusters
+            self._Z = principal_components(self.X)
+        return self._Z
 
     def _proba_unlabelled(self) -> np.ndarray | None:
         if self.model is None:
