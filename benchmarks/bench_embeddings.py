@@ -1,4 +1,5 @@
-"""Word embeddings: OOV report speed and linearity, loading 400k GloVe, continuation speed.
+"""Word embeddings: OOV report speed, linearity and memory (in memory and streamed from a
+1 GB file), loading 400k GloVe, continuation speed.
 
     python benchmarks/run.py embeddings [--quick]
 """
@@ -81,6 +82,7 @@ def bench_oov(quick: bool) -> list[dict]:
 
     vocab = load_vectors("glove-6b-50d").key_to_index  # 400k words when the package is there
     base = oov.python_reference().text + "\n" + oov.ewt_corpus(("train",)).text
+    base = oov.Text(base)
     per_copy = len(oov.tokenize(base))
     target = 250_000 if quick else 1_000_000
     full = "\n".join([base] * max(1, round(target / per_copy)))
@@ -95,7 +97,7 @@ def bench_oov(quick: bool) -> list[dict]:
         times = []
         for text in texts:
             cpu, wall = time.process_time(), time.perf_counter()
-            oov.oov_report(text, vocab)
+            oov.oov_report(oov.Text(text), vocab)
             times.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
         times = np.array(times)
@@ -224,11 +226,107 @@ def bench_continuation(quick: bool) -> list[dict]:
     ]
 
 
+_STREAM_SCRIPT = """
+import json, sys, time, warnings
+from pathlib import Path
+import psutil
+warnings.simplefilter("ignore")
+from tlwidgets import oov
+from tlwidgets.embeddings import load_vectors
+
+def high_water():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM:"))
+
+kv = load_vectors("glove-6b-50d")
+oov.oov_report(oov.Text("warm up the readers and the lookup index " * 50), kv)
+try:  # reset the high-water mark: what follows is the report's own peak
+    Path("/proc/self/clear_refs").write_text("5")
+except OSError:
+    pass
+base = psutil.Process().memory_info().rss
+start_hw = high_water()
+cpu, wall = time.process_time(), time.perf_counter()
+r = oov.oov_report(Path(sys.argv[1]), kv)
+print(json.dumps({"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall,
+                  "tokens": r.tokens, "vectors_rss": base,
+                  "growth": high_water() - base, "reset": start_hw < base * 1.5}))
+"""
+
+
+def _write_corpus(path: Path, unit: bytes, size: int) -> None:
+    with path.open("wb") as fh:
+        for _ in range(max(1, size // len(unit))):
+            fh.write(unit)
+
+
+def bench_oov_stream(quick: bool) -> list[dict]:
+    """The OOV report on a file of up to 1 GB (real text repeated), in a fresh process a size."""
+    import json as _json
+    import shutil
+    import tempfile
+
+    from tlwidgets import oov
+
+    code = _SHARED / "text" / "fr_legal" / "code_de_commerce.jsonl"
+    parts = [oov.python_reference().text, oov.ewt_corpus(("train",)).text]
+    if code.is_file():
+        with code.open(encoding="utf-8") as fh:
+            parts.append("\n".join(_json.loads(line)["text"] for line in fh))
+    unit = ("\n".join(parts) + "\n").encode("utf-8")
+    sizes = [5 << 20, 10 << 20, 20 << 20] if quick else [256 << 20, 512 << 20, 1 << 30]
+    folder = Path(tempfile.mkdtemp(prefix="tlw-oov-bench-"))
+    free = shutil.disk_usage(folder).free
+    if free < 2 * sizes[-1]:
+        shutil.rmtree(folder)
+        return [{"metric": "OOV report streamed from disk", "value": free / 2**30, "unit": "GiB free",
+                 "target": f">= {2 * sizes[-1] / 2**30:.1f} GiB free to run", "ok": False}]
+    results = []
+    try:
+        for size in sizes:
+            path = folder / "corpus.txt"
+            _write_corpus(path, unit, size)
+            out = subprocess.run([sys.executable, "-c", _STREAM_SCRIPT, str(path)],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+            row = _json.loads(out.stdout.strip().splitlines()[-1])
+            row["bytes"] = path.stat().st_size
+            results.append(row)
+            path.unlink()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    mb = np.array([r["bytes"] for r in results]) / 2**20
+    cpu = np.array([r["cpu"] for r in results])
+    slope, intercept = np.polyfit(mb, cpu, 1)
+    fitted = slope * mb + intercept
+    r2 = 1 - np.sum((cpu - fitted) ** 2) / np.sum((cpu - np.mean(cpu)) ** 2)
+    per_mb = cpu / mb
+    growth = max(r["growth"] for r in results) / 2**20
+    last = results[-1]
+    return [
+        {"metric": f"OOV report streamed from a {mb[-1]:,.0f} MB file "
+                   f"({last['tokens'] / 1e6:,.0f}M tokens) vs GloVe 400k, CPU time",
+         "value": float(cpu[-1]), "unit": "s"},
+        {"metric": "OOV report streamed, wall time (largest)", "value": float(last["wall"]),
+         "unit": "s"},
+        {"metric": f"OOV report streamed, linearity (R^2, {len(mb)} sizes)", "value": float(r2),
+         "unit": "", "target": ">= 0.98", "ok": r2 >= 0.98},
+        {"metric": "OOV report streamed, CPU per MB, largest / smallest size",
+         "value": float(per_mb[-1] / per_mb[0]), "unit": "x", "target": "<= 1.2",
+         "ok": per_mb[-1] / per_mb[0] <= 1.2},
+        {"metric": "OOV report streamed, peak memory above the loaded vectors (largest of sizes)",
+         "value": growth, "unit": "MB", "target": "<= 300 MB", "ok": growth <= 300},
+        {"metric": "OOV report streamed, resident memory of the loaded vectors",
+         "value": last["vectors_rss"] / 2**20, "unit": "MB"},
+    ]
+
+
 def main(quick: bool = False) -> list[dict]:
     import warnings
 
     warnings.simplefilter("ignore")
-    return bench_oov(quick) + bench_load(quick) + bench_continuation(quick)
+    return (bench_oov(quick) + bench_oov_stream(quick) + bench_load(quick)
+            + bench_continuation(quick))
 
 
 if __name__ == "__main__":

@@ -246,6 +246,7 @@ def main(quick: bool = False, parts: tuple[str, ...] = ("throughput", "cache", "
 
 
 if __name__ == "__main__":  # python benchmarks/bench_featurize.py [--quick] [cache|memory|...]
+    sys.path.insert(0, str(ROOT))  # this checkout's tlwidgets, as benchmarks/run.py does
     chosen = tuple(a for a in sys.argv[1:] if not a.startswith("-"))
     for row in main(quick="--quick" in sys.argv, parts=chosen or ("throughput", "cache", "memory")):
         print(row)

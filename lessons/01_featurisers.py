@@ -235,12 +235,14 @@ record("best_layer_far", best_far["layer"])
 # * (d) featuriser + linear SVM.
 
 # %%
-from tlwidgets.curves import (
-    compare_learning_curves,
-    pixel_features,
-    plot_learning_curves,
-    summarise_curves,
-)
+from tlwidgets.curves import compare_learning_curves, pixel_features
+from tlwidgets.learning_curves import plot_learning_curves, size_label, summarise_curves
+
+
+def means(rows):  # {method: {"3": mean accuracy, ..., "all": ...}} from the curve's records
+    return {m: {size_label(s): round(p["mean"], 4) for s, p in by_size.items()}
+            for m, by_size in summarise_curves(rows).items()}
+
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -273,16 +275,16 @@ plot_learning_curves(curves_far, ax2, title="chest X-rays (far domain)", chance=
 fig.tight_layout()
 display(fig)
 
-record("learning_curves_near", summarise_curves(curves_near))
-record("learning_curves_far", summarise_curves(curves_far))
+record("learning_curves_near", means(curves_near))
+record("learning_curves_far", means(curves_far))
 
 
 # %%
 def table(rows):
-    sizes = list(dict.fromkeys("all" if r["per_class"] is None else str(r["per_class"]) for r in rows))
+    sizes = list(dict.fromkeys(size_label(r["size"]) for r in rows))
     head = "".join(f"<th>{s}/class</th>" for s in sizes)
     body = ""
-    for method, accs in summarise_curves(rows).items():
+    for method, accs in means(rows).items():
         body += f"<tr><td>{method}</td>" + "".join(f"<td>{accs.get(s, float('nan')):.3f}</td>" for s in sizes) + "</tr>"
     return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
 
@@ -291,7 +293,7 @@ display(HTML("<h4>Ants vs bees</h4>" + table(curves_near) + "<h4>Chest X-rays</h
 # %%
 # The comparison in words, computed from the curves above.
 for name, rows in [("ants vs bees", curves_near), ("chest X-rays", curves_far)]:
-    acc = summarise_curves(rows)
+    acc = means(rows)
     smallest, largest = list(acc["featuriser + logistic regression"])[0], "all"
     feat = {k: max(acc["featuriser + logistic regression"][k], acc["featuriser + linear SVM"][k])
             for k in (smallest, largest)}
@@ -396,8 +398,8 @@ fig
 # at several depths.
 
 # %%
-from tlwidgets.curves import ProbeLab
 from tlwidgets.widgets.featuriser_explorer import FeaturiserExplorer
+from tlwidgets.widgets.probe_lab import ProbeLab
 
 xray_widget_train = xray_train.subset(WIDGET_XRAYS_PER_CLASS, seed=0)
 labs = {

@@ -240,10 +240,11 @@ record("fasttext_unseen", shown);
 # while the labelled set grows.
 
 # %%
-from tlwidgets.embedding_classifier import genre_data, learning_curve
+from tlwidgets.embedding_classifier import compare_learning_curves, genre_data
 
 texts, labels, genres = genre_data()
-curve = learning_curve(texts, labels, glove, sizes=CFG["sizes"], seeds=CFG["seeds"], epochs=40)
+curve = compare_learning_curves(texts, labels, glove, sizes=CFG["sizes"],
+                                repeats=len(CFG["seeds"]), epochs=40)
 
 import matplotlib.pyplot as plt
 
@@ -252,7 +253,7 @@ names = {"random": "Embedding random", "frozen": "GloVe, frozen",
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 mean = {}
 for method, label in names.items():
-    mean[method] = [np.mean([r["accuracy"] for r in curve if r["method"] == method and r["size"] == n])
+    mean[method] = [np.mean([r["score"] for r in curve if r["method"] == method and r["size"] == n])
                     for n in CFG["sizes"]]
     ax.plot(CFG["sizes"], mean[method], marker="o", label=label)
 ax.set(xscale="log", xlabel="labelled sentences", ylabel="test accuracy", title="Genre of a sentence")

@@ -28,6 +28,7 @@ import numpy as np
 
 from tlwidgets import multitask as mt
 from tlwidgets.conll import load_ewt
+from tlwidgets.learning_curves import summarise_curves
 from tlwidgets.ner_metrics import entity_spans
 from tlwidgets.notebook import check_profile, record
 
@@ -111,7 +112,7 @@ for token, pos, ner in zip(s.tokens, s.upos, s.ner, strict=True):
 # Word ids: the words seen twice in the training text, plus every word of the
 # training and test text that GloVe has a vector for (no label is read: a
 # pretrained embedding covers those words anyway). See the note below.
-words, glove, found = mt.glove_vocabulary(pool + pos_only, also=test)
+words, glove, found = mt.pretrained_vocabulary(pool + pos_only, "glove-6b-50d-top20k", also=test)
 print(f"{len(words):,} words; GloVe has vectors for {found:.1%} of them")
 record("glove_coverage", found)
 vocab, tasks, data = mt.prepare(pool, ["ner", "pos"], base=words)
@@ -209,25 +210,25 @@ mt_widget
 configs = {"NER only": ["ner"], "NER + POS": ["ner", "pos"]}
 
 def show(row):
-    print(f"{row['config']:<28} n_ner={row['n_ner']:>5} seed={row['seed']}  "
-          f"NER F1={row['ner_f1']:.3f}  ({row['seconds']:.0f} s)")
+    print(f"{row['method']:<28} n_ner={row['n_train']:>5} seed={row['seed']}  "
+          f"NER F1={row['score']:.3f}  ({row['seconds']:.0f} s)")
 
 # One vocabulary (word ids, GloVe vectors) for every run, so models of the same
 # shape are reused.
 trunk = {"embeddings": glove, "train_embeddings": False}
 models = {}
 t0 = time.perf_counter()
-rows = mt.learning_curve(pool, test, sizes=SIZES, configs=configs, seeds=SEEDS, steps=STEPS,
-                         base=words, models=models, progress=show, **trunk)
-curve = mt.summarise_curve(rows)
+rows = mt.compare_learning_curves(pool, test, sizes=SIZES, configs=configs, repeats=len(SEEDS),
+                                  steps=STEPS, base=words, models=models, progress=show, **trunk)
+curve = summarise_curves(rows)  # {config: {size: {"mean", "std", "n", "n_train"}}}
 record("curve_seconds", round(time.perf_counter() - t0, 1))
 record("curve", curve)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, by_n in curve.items():
-    ns = list(by_n)
-    ax.errorbar(ns, [by_n[n]["mean"] for n in ns], yerr=[by_n[n]["std"] for n in ns],
+    ns = [s["n_train"] for s in by_n.values()]  # None (all): its number of sentences
+    ax.errorbar(ns, [s["mean"] for s in by_n.values()], yerr=[s["std"] for s in by_n.values()],
                 marker="o", capsize=4, label=name)
 ax.set_xscale("log")
 ax.set_xlabel("NER-labelled training sentences")
@@ -243,7 +244,7 @@ for n, d in gain.items():
     noise = max(a["std"], b["std"])
     verdict = "within the seed-to-seed spread" if abs(d) <= noise else (
         "multi-task better" if d > 0 else "multi-task worse")
-    print(f"{n:>5}   {a['mean']:.3f} ± {a['std']:.3f}   {b['mean']:.3f} ± {b['std']:.3f}   "
+    print(f"{a['n_train']:>5}   {a['mean']:.3f} ± {a['std']:.3f}   {b['mean']:.3f} ± {b['std']:.3f}   "
           f"{d:+.3f}  ({verdict})")
 record("multitask_gain", gain)
 
@@ -308,9 +309,10 @@ aux_configs = {
     "NER + POS, learned weights": {"tasks": ["ner", "pos"], "weighting": "uncertainty"},
 }
 t0 = time.perf_counter()
-aux_rows = mt.learning_curve(pool, test, sizes=[AUX_SIZE], configs=aux_configs, seeds=SEEDS,
-                             steps=STEPS, base=words, models=models, progress=show, **trunk)
-aux = {name: by_n[AUX_SIZE] for name, by_n in mt.summarise_curve(aux_rows).items()}
+aux_rows = mt.compare_learning_curves(pool, test, sizes=[AUX_SIZE], configs=aux_configs,
+                                      repeats=len(SEEDS), steps=STEPS, base=words, models=models,
+                                      progress=show, **trunk)
+aux = {name: by_n[AUX_SIZE] for name, by_n in summarise_curves(aux_rows).items()}
 aux.update({name: curve[name][AUX_SIZE] for name in configs})
 record("aux_seconds", round(time.perf_counter() - t0, 1))
 record("aux", aux)
@@ -364,7 +366,7 @@ vocab, tasks, data = mt.prepare(sents, ["ner"])   # training words only, random 
 model = mt.build_multitask_model(vocab, tasks)
 mt.train(model, data, steps=STEPS)
 test_data = mt.encode(test, vocab, tasks, require_labels=False)
-unknown = np.mean(np.concatenate(test_data.words) == mt.OOV)
+unknown = np.mean(np.concatenate(test_data.words) == mt.UNK)
 print(f"{unknown:.0%} of test tokens are unknown words to this model")
 check("05-2", mt.evaluate(model, test_data), vocab=vocab)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tlwidgets import assets
+from tlwidgets import assets, notices
 from tlwidgets.catalogue import Asset
 
 PAYLOAD = b"real bytes of a small asset\n" * 1000
@@ -68,6 +68,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TLWIDGETS_DATA", "")
     monkeypatch.delenv("TLWIDGETS_OFFLINE", raising=False)
     monkeypatch.setenv("TLWIDGETS_DOWNLOAD_TIMEOUT", "1")
+    notices.reset()  # each test sees its own notices (they are said once per process)
     return path
 
 
@@ -233,7 +234,7 @@ def test_standin_is_used_with_a_visible_notice(cache, tmp_path, monkeypatch):
     big = _asset("http://127.0.0.1:9/big.bin", standin="test-small",
                  standin_note="Fewer rows.")
     with assets.registered_assets(small, big):
-        with pytest.warns(UserWarning, match="Stand-in"):
+        with pytest.warns(notices.Notice, match="Stand-in"):
             got = assets.resolve("test-asset")
         assert got.is_standin and got.path.read_bytes() == b"small"
         assert "Fewer rows." in got.notice and "fetch test-asset" in got.notice

@@ -1,22 +1,39 @@
 """Backbones by name, through the asset layer."""
 
+import warnings
+
 import numpy as np
 import pytest
 
+from tlwidgets import notices
 from tlwidgets.backbones import load_backbone, preprocess_input
 
 
 def test_auto_falls_back_to_the_fixture_network_with_a_notice(shared_assets):
-    with pytest.warns(UserWarning, match="Stand-in"):
+    notices.reset()
+    with pytest.warns(notices.Notice, match="Stand-in") as said:
         bb = load_backbone("auto", input_size=128)
+    assert len(said) == 1  # said once, through the notice channel (not printed and warned)
     assert bb.name == "mobilenet_0.25" and bb.weights == "imagenet"
     assert bb.weights_path.endswith("mobilenet_2_5_224_tf_no_top.h5")
     assert bb.model.output_shape == (None, 4, 4, 256)
     assert "mobilenet-v2-1.0-128-no-top" in bb.notice
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        assert load_backbone("auto", input_size=128).notice == bb.notice
+    assert not [w for w in again if issubclass(w.category, notices.Notice)]
+
+
+def test_size_change_is_part_of_the_one_notice(shared_assets):
+    notices.reset()
+    with pytest.warns(notices.Notice, match="Input size changed to 128 px") as said:
+        bb = load_backbone("auto", input_size=96, weights="random")
+    assert len(said) == 1 and bb.input_size == 128 and "Stand-in" in str(said[0].message)
 
 
 def test_random_control_has_the_same_architecture(shared_assets):
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", notices.Notice)
         trained = load_backbone("auto", input_size=128)
         random = load_backbone("auto", input_size=128, weights="random")
     assert random.name == trained.name and random.weights_path is None

@@ -130,3 +130,25 @@ def test_sentence_missing_from_one_file(tmp_path):
 def test_unknown_split():
     with pytest.raises(ValueError, match="split must be"):
         load_ewt("validation")
+
+
+@pytest.mark.parametrize("data, line, says", [
+    ("# sent_id = x\n1\tcaf\xe9\tcaf\xe9\tNOUN\tNN\t_\t0\troot\t_\t_\n".encode("latin-1"), 2,
+     "byte 0xe9 at column 6 is not UTF-8"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48\xcd\xc9\xc9\x07\x00", 1, "binary file"),
+])
+def test_non_utf8_and_binary_files_name_file_and_line(tmp_path, data, line, says):
+    path = tmp_path / "bad.conllu"
+    path.write_bytes(data)
+    with pytest.raises(ConllError, match=says) as err:
+        read_conllu(path)
+    assert f"bad.conllu:{line}:" in str(err.value)
+
+
+def test_a_utf8_bom_is_not_a_comment_inside_a_sentence(tmp_path):
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf" + CONLLU.encode("utf-8"))
+    assert [s.sent_id for s in read_conllu(path)] == ["s1", "s2"]
+    iob = tmp_path / "bom.iob2"
+    iob.write_bytes(b"\xef\xbb\xbf" + IOB2.encode("utf-8"))
+    assert [s.sent_id for s in read_iob2(iob)] == ["s2", "s1"]

@@ -1,4 +1,4 @@
-"""Learning curves, the depth sweep, ProbeLab and the FeaturiserExplorer driven from Python."""
+"""Notebook 01's curves and depth sweep, ProbeLab and the FeaturiserExplorer driven from Python."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 
 from tlwidgets.curves import (
-    ProbeLab,
     SmallCNN,
     compare_learning_curves,
     depth_sweep,
-    learning_curve,
-    make_classifier,
-    per_class_indices,
     pixel_features,
-    summarise_curves,
 )
+from tlwidgets.learning_curves import summarise_curves
+from tlwidgets.widgets.probe_lab import ProbeLab
 
 
 @pytest.fixture(scope="module")
@@ -28,29 +25,10 @@ def small_split(shared_assets):
             load_hymenoptera("val", image_size=224, per_class=6))
 
 
-def test_per_class_indices_and_pixels():
-    y = np.array([0] * 10 + [1] * 4)
-    idx = per_class_indices(y, 3, seed=1)
-    assert np.bincount(y[idx]).tolist() == [3, 3] and list(idx) == sorted(idx)
-    assert len(per_class_indices(y, None)) == 14
-    assert np.bincount(y[per_class_indices(y, 7)]).tolist() == [7, 4]
+def test_pixel_features():
     imgs = np.full((2, 40, 40, 3), 255, np.uint8)
     px = pixel_features(imgs, 8)
     assert px.shape == (2, 8 * 8 * 3) and px.max() == 1.0
-
-
-def test_learning_curve_rows():
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 30)
-    x = rng.normal(size=(60, 5)) + 3 * y[:, None]
-    rows = learning_curve(lambda: make_classifier("logistic regression"), x, y, x, y,
-                          sizes=(2, 5, 100, None), repeats=3, method="lr")
-    # 100 per class is more than there is: it becomes "all", measured once.
-    assert [r["per_class"] for r in rows] == [2, 5, None]
-    assert [r["n_train"] for r in rows] == [4, 10, 60]
-    assert len(rows[0]["accuracies"]) == 3 and len(rows[2]["accuracies"]) == 1
-    assert rows[-1]["accuracy"] == 1.0
-    assert summarise_curves(rows)["lr"]["5"] == round(rows[1]["accuracy"], 4)
 
 
 def test_compare_learning_curves_and_small_cnn(small_split):
@@ -67,8 +45,11 @@ def test_compare_learning_curves_and_small_cnn(small_split):
     acc = summarise_curves(rows)
     assert set(acc) == {"pixels + logistic regression", "small CNN from scratch",
                         "featuriser + logistic regression", "featuriser + linear SVM"}
-    assert all(set(a) == {"2", "all"} for a in acc.values())
-    assert acc["featuriser + logistic regression"]["all"] >= 0.75
+    assert all(list(a) == [2, None] for a in acc.values())
+    assert acc["featuriser + logistic regression"][None]["mean"] >= 0.75
+    with pytest.raises(ValueError, match="Unknown methods"):
+        compare_learning_curves(features=(1, 2), pixels=(1, 2), images=(1, 2), y_train=[0, 1],
+                                y_test=[0, 1], methods=("HOG",))
 
 
 def test_small_cnn_epochs_follow_the_budget():
@@ -121,3 +102,8 @@ def test_explorer_traits_drive_the_view(small_split):
         warnings.simplefilter("ignore")
         ex.backbone = "auto/random"
     assert ex.layer == "conv_pw_13_relu" and "random" in ex.description
+    # The lab's curve is the one learning curve: same records, same size rule.
+    rows = lab.curve(sizes=(2, 100), repeats=2, classifier="linear SVM")
+    assert [(r["method"], r["size"], r["n_train"]) for r in rows] == [
+        ("linear SVM", 2, 4), ("linear SVM", 2, 4), ("linear SVM", None, 16)]
+    assert rows[-1]["score"] == pytest.approx(lab.evaluate(classifier="linear SVM")["accuracy"])

@@ -21,7 +21,7 @@ TEXT = "The cat sat on the mat. The zorb sat on the flarp flarp!"
 
 
 def test_counts_are_exact_on_a_constructed_corpus():
-    r = oov.oov_report(TEXT, VOCAB, limits=(1, 2, 3))
+    r = oov.oov_report(oov.Text(TEXT), VOCAB, limits=(1, 2, 3))
     assert (r.tokens, r.types) == (13, 7)
     assert (r.covered_tokens, r.covered_types) == (10, 5)
     assert r.top_oov == [("flarp", 2), ("zorb", 1)]
@@ -35,9 +35,9 @@ def test_counts_are_exact_on_a_constructed_corpus():
 
 def test_vocabulary_forms_agree(glove_small):
     words = glove_small.index_to_key
-    a = oov.oov_report(TEXT, glove_small)
-    b = oov.oov_report(TEXT, words)
-    c = oov.oov_report(TEXT, {w: i for i, w in enumerate(words)})
+    a = oov.oov_report(oov.Text(TEXT), glove_small)
+    b = oov.oov_report(oov.Text(TEXT), words)
+    c = oov.oov_report(oov.Text(TEXT), {w: i for i, w in enumerate(words)})
     assert a.summary() == b.summary() == c.summary()
 
 
@@ -50,21 +50,22 @@ def test_corpus_forms(tmp_path):
     (tmp_path / "a.txt").write_text("the cat sat", encoding="utf-8")
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "b.md").write_bytes(b"the dog \xff\xfe sat")
+    (sub / "b.md").write_bytes("the dog caf\u00e9 sat".encode() + b" \xff\xfe ")  # damaged UTF-8
     (sub / "skip.png").write_bytes(b"\x89PNG")
     folder = oov.oov_report(tmp_path, VOCAB)
-    assert folder.tokens == 6 and folder.decode_errors == 2
+    assert folder.tokens == 7 and folder.decode_errors == 2 and folder.files == 2
+    assert "not valid UTF-8" in " ".join(folder.warnings)
     assert oov.read_corpus(tmp_path).files == 2
-    assert oov.oov_report(str(tmp_path / "a.txt"), VOCAB).tokens == 3
+    assert oov.oov_report(tmp_path / "a.txt", VOCAB).tokens == 3
     assert oov.oov_report(["the cat", ["sat", "on"]], VOCAB).tokens == 4
-    assert oov.oov_report(b"caf\xe9 ok \xef\xbf\xbd", VOCAB).decode_errors == 1
+    assert oov.oov_report(oov.Text(b"caf\xc3\xa9 ok \xef\xbf\xbd"), VOCAB).decode_errors == 0
 
 
 def test_bad_corpora_are_explained(tmp_path):
     with pytest.raises(ValueError, match="no word tokens"):
-        oov.oov_report("", VOCAB)
+        oov.oov_report(oov.Text(""), VOCAB)
     with pytest.raises(ValueError, match="no word tokens"):
-        oov.oov_report(" ... !!", VOCAB)
+        oov.oov_report(oov.Text(" ... !!"), VOCAB)
     with pytest.raises(TypeError, match="item 1 is int"):
         oov.oov_report(["fine", 3], VOCAB)
     with pytest.raises(TypeError, match="got int"):
@@ -89,5 +90,5 @@ def test_specialised_domain_loses_more_than_general_text(glove_small):
 
 
 def test_sentences_are_token_lists():
-    sents = oov.sentences("One line here.\n\nAnd it's another.")
+    sents = oov.sentences(oov.Text("One line here.\n\nAnd it's another."))
     assert sents == [["one", "line", "here"], ["and", "it", "'s", "another"]]

@@ -20,10 +20,12 @@ import pytest
 from PIL import Image
 
 from tests.test_images import huge_png
+from tlwidgets.assets import tagged_prefix
 from tlwidgets.featurize import (
     Featuriser,
     FeaturiserError,
     clear_cache,
+    leftovers,
     stale_temporaries,
 )
 from tlwidgets.notices import Notice
@@ -203,14 +205,15 @@ def test_kill_9_during_a_cache_write_leaves_nothing_that_is_used(tmp_path):
     assert not first.from_cache and f.featurise(x).from_cache
     np.testing.assert_array_equal(
         first.features, Featuriser(model, cache=False, progress=False).transform(x))
-    # A fresh leftover is left alone (another process may still be writing it) ...
-    assert tmp.exists() and stale_temporaries(root) == []
-    assert clear_cache(root, stale_only=True) == 0
-    # ... an old one is listed and removed, the cached features stay.
-    old = time.time() - 2 * 3600
-    os.utime(tmp, (old, old))
+    # The killed writer's leftover is stale at once (its process is gone) ...
+    assert stale_temporaries(root) == [tmp]
+    assert [(lo.path, lo.stale) for lo in leftovers(root)] == [(tmp, True)]
+    # ... while a live writer's fresh temporary file is left alone.
+    live = tmp.parent / (tagged_prefix("." + "other.npz") + "abcd.tmp")
+    live.write_bytes(b"half")
     assert stale_temporaries(root) == [tmp]
     assert clear_cache(root, stale_only=True) == 1
+    live.unlink()
     assert not tmp.exists() and f.featurise(x).from_cache
     assert clear_cache(root) == 1 and not f.featurise(x).from_cache
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tlwidgets import assets
 from tlwidgets import multitask as mt
 from tlwidgets.conll import Sentence, load_ewt
+from tlwidgets.learning_curves import summarise_curves
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_vocabulary_and_casing():
     s = [Sentence("a", ("The", "cat", "the", "dog", "THE")), Sentence("b", ("cat", "Paris"))]
     v = mt.Vocabulary.fit(s, min_count=2)
     assert v.words == ["<pad>", "<unk>", "the", "cat"]
-    assert v.encode(["THE", "Cat", "Paris"]) == [2, 3, mt.OOV]
+    assert v.encode(["THE", "Cat", "Paris"]) == [2, 3, mt.UNK]
     assert [mt.casing(t) for t in ("word", "Word", "NASA", "2004", "iPhone", ",")] == [
         1, 2, 3, 4, 5, 5]
 
@@ -259,7 +260,7 @@ def test_evaluate_reports_entity_f1_from_predicted_tags(dev, vocab):
 def test_glove_initialisation(vocab):
     path = assets.resolve("glove-6b-50d-top20k").path
     v = mt.Vocabulary(["the", "qzxqzxq"])
-    matrix, found = mt.glove_matrix(v, path)
+    matrix, found = v.embedding_matrix(path)
     assert matrix.shape == (4, 50) and found == 0.5
     first = path.read_text(encoding="utf-8").split("\n", 1)[0].split()
     assert first[0] == "the"
@@ -267,10 +268,11 @@ def test_glove_initialisation(vocab):
     assert not matrix[0].any()
     from tlwidgets.embeddings import load_vectors
 
-    same, _ = mt.glove_matrix(v, load_vectors(path))  # loaded vectors serve as well as a file
+    same, _ = v.embedding_matrix(load_vectors(path))  # loaded vectors serve as well as a file
     np.testing.assert_array_equal(same, matrix)
+    assert np.abs(matrix[3]).max() <= 0.05  # no vector: started as Keras starts an Embedding
     with pytest.raises(ValueError, match="50-d, not 100-d"):
-        mt.glove_matrix(v, path, dim=100)
+        v.embedding_matrix(path, dim=100)
     model, _ = small_model(v, ("pos",), embeddings=matrix, train_embeddings=False)
     layer = model.trunk.get_layer("word_embedding")
     np.testing.assert_allclose(layer.embeddings.numpy(), matrix)
@@ -284,9 +286,31 @@ def test_subsample_labels_and_summary(dev):
     assert mt.subsample_labels(dev, "ner", 10, seed=1) == sub
     with pytest.raises(ValueError, match="only 120 have labels"):
         mt.subsample_labels(dev, "ner", 500)
-    rows = [{"config": "a", "n_ner": 10, "ner_f1": f} for f in (0.2, 0.4)]
-    s = mt.summarise_curve(rows)["a"][10]
+    rows = [{"domain": "", "method": "a", "size": 10, "n_train": 10, "metric": "ner_f1",
+             "score": f} for f in (0.2, 0.4)]
+    s = summarise_curves(rows)["a"][10]
     assert s["mean"] == pytest.approx(0.3) and s["std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+
+
+def test_ner_learning_curve_records(dev):
+    sents = dev[:40]
+    seen = []
+    rows = mt.compare_learning_curves(
+        sents, dev[40:60], sizes=(10, None), configs={"NER only": ["ner"]}, repeats=2, steps=2,
+        glove=False, metrics=("ner_f1", "ner_recall"), progress=seen.append, encoder="cnn",
+        units=4, head_units=4)
+    assert seen == rows
+    assert [(r["size"], r["n_train"], r["seed"], r["metric"]) for r in rows] == [
+        (10, 10, 0, "ner_f1"), (10, 10, 0, "ner_recall"), (10, 10, 1, "ner_f1"),
+        (10, 10, 1, "ner_recall"), (None, 40, 0, "ner_f1"), (None, 40, 0, "ner_recall"),
+        (None, 40, 1, "ner_f1"), (None, 40, 1, "ner_recall")]
+    assert {r["size_unit"] for r in rows} == {"NER-labelled sentences"}
+    assert all(0.0 <= r["score"] <= 1.0 for r in rows)
+    with pytest.raises(ValueError, match="only 40 have labels"):
+        mt.compare_learning_curves(sents, dev[40:60], sizes=(41,), configs={"a": ["ner"]})
+    with pytest.raises(ValueError, match=r"\['pos_accuracy'\] are not measured for 'a'"):
+        mt.compare_learning_curves(sents, dev[40:60], sizes=(5,), configs={"a": ["ner"]},
+                                   glove=False, metrics=("pos_accuracy",))
 
 
 def test_glove_vocabulary_keeps_test_words_known_in_every_run():
@@ -296,18 +320,18 @@ def test_glove_vocabulary_keeps_test_words_known_in_every_run():
     train = [Sentence("a", ("The", "cat", "sat", "the", "qzxqzxq", "qzxqzxq")),
              Sentence("b", ("Boston", "rain"))]
     test = [Sentence("t", ("Seattle", "cat", "wqwqwq"))]
-    vocab, matrix, found = mt.glove_vocabulary(train, also=test)
+    vocab, matrix, found = mt.pretrained_vocabulary(train, "glove-6b-50d-top20k", also=test)
     assert vocab.words[2:4] == ["qzxqzxq", "the"]  # seen twice, GloVe or not
     assert {"seattle", "boston", "cat", "sat", "rain"} <= set(vocab.words)
     assert "wqwqwq" not in vocab.words  # once, test only and not in GloVe: unknown
     assert vocab.pretrained == {"the", "cat", "sat", "boston", "rain", "seattle"}
     assert matrix.shape == (len(vocab), 50) and found == pytest.approx(6 / 7)
     path = assets.resolve("glove-6b-50d-top20k").path
-    ref, _ = mt.glove_matrix(vocab, path)
+    ref, _ = vocab.embedding_matrix(path)
     np.testing.assert_allclose(matrix[vocab.index["seattle"]], ref[vocab.index["seattle"]])
     # A run on sentence "b" alone still knows GloVe words, not the unseen rare one.
     run = mt.Vocabulary.fit(train[1:], base=vocab)
     assert run.encode(["Seattle", "the", "qzxqzxq"]) == [
-        vocab.index["seattle"], vocab.index["the"], mt.OOV]
+        vocab.index["seattle"], vocab.index["the"], mt.UNK]
     assert len(run) == len(vocab)
 

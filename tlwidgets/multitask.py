@@ -11,12 +11,17 @@ entities still trains the trunk through its part-of-speech tags.
 The tasks here are token-level: ``ner`` (IOB2 entities), ``pos`` (universal
 part-of-speech tags) and ``lm`` (predict the next word, from the forward
 direction of the BiLSTM only, so the model cannot peek at the answer).
+
+Word ids come from :mod:`tlwidgets.word_ids`; the NER learning curve
+(:func:`compare_learning_curves`) is :func:`tlwidgets.learning_curves.learning_curve`
+with a :class:`NerLabels` sampler. The module stays whole (about 700 lines)
+because its sections are one pipeline that notebook 05 reads in order: tasks,
+encoding and batches, the model, training and scores, the experiment.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,31 +30,33 @@ import numpy as np
 from keras import ops
 
 from tlwidgets.conll import ENTITY_TYPES, UPOS_TAGS, Sentence
+from tlwidgets.learning_curves import Draw, learning_curve
+from tlwidgets.word_ids import PAD, UNK, Vocabulary, pretrained_vocabulary
 
 __all__ = [
+    "PAD",
+    "UNK",
     "Encoded",
-    "architecture",
     "MultiTaskModel",
+    "NerLabels",
     "Task",
     "Vocabulary",
+    "architecture",
     "build_multitask_model",
     "build_trunk",
+    "compare_learning_curves",
     "encode",
     "evaluate",
-    "glove_matrix",
-    "glove_vocabulary",
-    "learning_curve",
     "make_tasks",
     "predict_tags",
     "prepare",
+    "pretrained_vocabulary",
     "reset",
     "run_config",
     "subsample_labels",
-    "summarise_curve",
     "train",
 ]
 
-PAD, OOV = 0, 1
 IGNORE = -1  # target value of tokens that have no label for a task (padding included)
 
 
@@ -96,47 +103,6 @@ def make_tasks(names: Iterable[str], *, lm_words: Sequence[str] = ()) -> list[Ta
 
 
 # --------------------------------------------------------------------------- encoding
-
-
-class Vocabulary:
-    """Lower-cased words to integer ids; 0 is padding and 1 any unknown word."""
-
-    def __init__(self, words: Iterable[str], *, pretrained: Iterable[str] = ()):
-        self.words = ["<pad>", "<unk>", *words]
-        self.index = {w: i for i, w in enumerate(self.words)}
-        if len(self.index) != len(self.words):
-            raise ValueError("Vocabulary words must be unique.")
-        #: Words with a pretrained vector: known whether or not training text holds them.
-        self.pretrained = frozenset(pretrained) & self.index.keys()
-
-    @classmethod
-    def fit(cls, sentences: Iterable[Sentence], *, min_count: int = 2,
-            max_size: int | None = 20_000, base: Vocabulary | None = None,
-            pretrained: Iterable[str] = ()) -> Vocabulary:
-        """The words seen at least ``min_count`` times, most frequent first, then
-        the ``pretrained`` words (those with a GloVe vector, say) not among them.
-
-        With ``base``, ids stay those of ``base`` (so models of the same shape
-        can be reused) but only the words seen often enough here, and the
-        base's pretrained words, are known; the others map to the unknown word.
-        """
-        counts = Counter(tok.lower() for s in sentences for tok in s.tokens)
-        if base is not None:
-            vocab = cls(base.words[2:], pretrained=base.pretrained)
-            vocab.index = {w: i for w, i in base.index.items()
-                           if i < 2 or counts[w] >= min_count or w in base.pretrained}
-            return vocab
-        ranked = sorted((w for w, c in counts.items() if c >= min_count),
-                        key=lambda w: (-counts[w], w))[:max_size]
-        seen = set(ranked)
-        extra = sorted({w.lower() for w in pretrained} - seen)
-        return cls([*ranked, *extra], pretrained=pretrained)
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.index.get(t.lower(), OOV) for t in tokens]
 
 
 def casing(token: str) -> int:
@@ -286,55 +252,6 @@ def batches(data: Encoded, batch_size: int, *, shuffle: bool = False,
 
 
 # --------------------------------------------------------------------------- model
-
-
-def glove_matrix(vocab: Vocabulary, vectors, *, dim: int | None = None,
-                 seed: int = 0) -> tuple[np.ndarray, float]:
-    """Embedding matrix for ``vocab`` from pretrained vectors, and the share of words found.
-
-    ``vectors`` is a ``KeyedVectors`` or anything :func:`tlwidgets.embeddings.load_vectors`
-    reads (a GloVe file, an asset id). Words it lacks get small random vectors; row 0
-    (padding) is zero.
-    """
-    from gensim.models import KeyedVectors
-
-    from tlwidgets.embeddings import find_rows, load_vectors
-
-    kv = vectors if isinstance(vectors, KeyedVectors) else load_vectors(vectors)
-    dim = dim or kv.vector_size
-    if dim != kv.vector_size:
-        raise ValueError(f"The vectors are {kv.vector_size}-d, not {dim}-d.")
-    rng = np.random.default_rng(seed)
-    matrix = rng.normal(0, 0.1, size=(len(vocab), dim)).astype("float32")
-    matrix[PAD] = 0
-    rows = find_rows(kv, vocab.words[2:])
-    known = rows >= 0
-    matrix[np.flatnonzero(known) + 2] = kv.vectors[rows[known]]
-    return matrix, int(known.sum()) / max(len(vocab) - 2, 1)
-
-
-def glove_vocabulary(sentences: Iterable[Sentence], *, also: Iterable[Sentence] = (),
-                     path=None, min_count: int = 2, seed: int = 0,
-                     ) -> tuple[Vocabulary, np.ndarray, float]:
-    """A vocabulary with GloVe vectors: ``(vocabulary, embedding matrix, share found)``.
-
-    The words are those seen ``min_count`` times in ``sentences`` (the
-    training text) plus every word of ``sentences`` and ``also`` (the text the
-    model will tag, test set included) that GloVe has a vector for. Using the
-    test text's words is fair: no label is read, and a pretrained embedding
-    covers those words whether or not we list them; listing them only keeps
-    the matrix small. ``path`` defaults to the course's 50-d GloVe (20,000
-    most frequent words, lower-case).
-    """
-    from tlwidgets.embeddings import find_rows, load_vectors
-
-    kv = load_vectors("glove-6b-50d-top20k" if path is None else path)
-    sentences = list(sentences)
-    text = sorted({tok.lower() for s in (*sentences, *also) for tok in s.tokens})
-    known = {w for w, row in zip(text, find_rows(kv, text).tolist(), strict=True) if row >= 0}
-    vocab = Vocabulary.fit(sentences, min_count=min_count, pretrained=known)
-    matrix, found = glove_matrix(vocab, kv, seed=seed)
-    return vocab, matrix, found
 
 
 def build_trunk(vocab_size: int, *, encoder: str = "bilstm", embed_dim: int = 50,
@@ -515,7 +432,7 @@ def build_multitask_model(
 ):
     """Build and compile a hard-sharing multi-task model (see :class:`MultiTaskModel`).
 
-    ``embeddings`` (for instance from :func:`glove_matrix`) initialise the word
+    ``embeddings`` (for instance from :meth:`Vocabulary.embedding_matrix`) initialise the word
     embedding; ``seed`` makes the initial weights reproducible.
     """
     if seed is not None:
@@ -713,23 +630,74 @@ def run_config(train_sents: Sequence[Sentence], test_sents: Sequence[Sentence],
     return evaluate(model, test), model
 
 
-def learning_curve(
+_SCORES = {"ner": ("ner_f1", "ner_precision", "ner_recall"), "pos": ("pos_accuracy",),
+           "lm": ("lm_accuracy",)}  # what :func:`evaluate` reports for each task
+
+
+class NerLabels:
+    """Learning-curve sizes in NER-labelled sentences (see :func:`subsample_labels`).
+
+    Every sentence stays, with its other labels; ``size`` random ones keep their
+    entity labels. ``None`` is all of them; a size above them is an error.
+    """
+
+    unit = "NER-labelled sentences"
+    n_classes = None
+
+    def __init__(self, sentences: Sequence[Sentence]):
+        self.sentences = list(sentences)
+        self.labelled = sum(bool(s.ner) for s in self.sentences)
+
+    def resolve(self, size: int | None) -> int | None:
+        if size is not None and size > self.labelled:
+            raise ValueError(f"Asked for {size} ner-labelled sentences; only {self.labelled} "
+                             "have labels. Use smaller sizes, or None for all.")
+        return None if size == self.labelled else size
+
+    def draw(self, size: int | None, seed: int) -> Draw:
+        sents = subsample_labels(self.sentences, "ner", size, seed=seed)
+        return Draw(size, seed, self.labelled if size is None else size, data=sents)
+
+
+class _ConfigRun:
+    """One configuration as a learning-curve method: train on the drawn sentences, score
+    on the test ones; models of the same shape are shared (reset for each run)."""
+
+    def __init__(self, spec: Mapping, test_sents, models: dict, metrics, **kwargs):
+        self.spec, self.test_sents, self.models = dict(spec), test_sents, models
+        self.metrics, self.kwargs = metrics, kwargs
+
+    def __call__(self, draw: Draw) -> dict[str, float]:
+        spec = dict(self.spec)
+        tasks, extra = spec.pop("tasks"), list(spec.pop("extra", ()))
+        shape = repr((tasks, sorted(spec.items())))
+        scores, self.models[shape] = run_config(
+            draw.data + extra, self.test_sents, tasks, seed=draw.seed,
+            reuse=self.models.get(shape), **{**self.kwargs, **spec})
+        return scores if self.metrics is None else {m: scores[m] for m in self.metrics}
+
+
+def compare_learning_curves(
     train_sents: Sequence[Sentence],
     test_sents: Sequence[Sentence],
     *,
     sizes: Sequence[int | None],
     configs: Mapping[str, Sequence[str] | Mapping],
-    seeds: Sequence[int] = (0, 1, 2),
+    repeats: int = 3,
+    seed: int = 0,
     steps: int = 300,
+    metrics: Sequence[str] | None = ("ner_f1",),
     progress: Callable[[dict], None] | None = None,
     base: Vocabulary | None = None,
     models: dict | None = None,
     glove: bool = True,
+    domain: str = "",
     **model_kwargs,
 ) -> list[dict]:
-    """Test scores per (configuration, number of NER-labelled sentences, seed).
+    """Test scores of each configuration as the NER-labelled sentences grow:
+    :func:`tlwidgets.learning_curves.learning_curve` records (sizes: :class:`NerLabels`).
 
-    For each size ``n`` and seed, ``n`` training sentences keep their entity
+    For each size ``n`` and repeat, ``n`` training sentences keep their entity
     labels; every sentence keeps its POS tags. A configuration maps a name to
     its tasks (``{"NER only": ["ner"], "NER + POS": ["ner", "pos"]}``) or to a
     dict with ``"tasks"``, optional ``"extra"`` sentences added to the training
@@ -737,8 +705,10 @@ def learning_curve(
     model trains for the same number of ``steps`` (weight updates) and sees
     ``batch_size`` NER-labelled sentences per step; a multi-task model also
     sees as many other sentences per step (see :func:`run_config`), so the
-    comparison isolates what the auxiliary labels add. Each row also holds
-    ``seconds``.
+    comparison isolates what the auxiliary labels add. ``metrics``: the scores
+    of :func:`evaluate` to record (``None``: all). Repeat ``r`` uses seed
+    ``seed + r`` for the labels kept, the initial weights and the batches, "all"
+    included.
 
     Word ids come from all the training text (``extra`` included), but a run
     only knows the words of the sentences it trains on; so configurations of
@@ -747,49 +717,29 @@ def learning_curve(
     models across them too. Without ``base`` and with ``glove``, the word
     embedding starts from GloVe (frozen unless ``train_embeddings=True``),
     over the training words plus the GloVe words of all the text, test
-    sentences included (see :func:`glove_vocabulary`); pass ``embeddings``
+    sentences included (see :func:`pretrained_vocabulary`); pass ``embeddings``
     (and ``train_embeddings``) yourself with your own ``base``.
     """
-    import time
-
     specs = {name: dict(s) if isinstance(s, Mapping) else {"tasks": list(s)}
              for name, s in configs.items()}
     if base is None:
         extras = {id(s): s for spec in specs.values() for s in spec.get("extra", ())}
         text = [*train_sents, *extras.values()]
         if glove:
-            base, matrix, _ = glove_vocabulary(text, also=test_sents)
+            base, matrix, _ = pretrained_vocabulary(text, "glove-6b-50d-top20k", also=test_sents)
             model_kwargs.setdefault("embeddings", matrix)
             model_kwargs.setdefault("train_embeddings", False)
         else:
             base = Vocabulary.fit(text)
+    for name, spec in specs.items():  # before anything trains
+        scored = {m for t in spec["tasks"] for m in _SCORES.get(t, ())}
+        missing = [m for m in metrics or () if m not in scored]
+        if missing:
+            raise ValueError(f"Metrics {missing} are not measured for {name!r} (tasks "
+                             f"{spec['tasks']}); it reports {sorted(scored)}.")
     models = {} if models is None else models
-    rows = []
-    for n in sizes:
-        for seed in seeds:
-            sents = subsample_labels(train_sents, "ner", n, seed=seed)
-            for name, spec in specs.items():
-                spec = dict(spec)
-                tasks, extra = spec.pop("tasks"), list(spec.pop("extra", ()))
-                shape = repr((tasks, sorted(spec.items())))
-                start = time.perf_counter()
-                scores, models[shape] = run_config(
-                    sents + extra, test_sents, tasks, seed=seed, steps=steps, base=base,
-                    reuse=models.get(shape), **{**model_kwargs, **spec})
-                row = {"config": name, "n_ner": n or len(train_sents), "seed": seed, **scores,
-                       "seconds": time.perf_counter() - start}
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
-    return rows
-
-
-def summarise_curve(rows: Sequence[Mapping], metric: str = "ner_f1") -> dict[str, dict[int, dict]]:
-    """``{config: {n_ner: {"mean", "std", "n"}}}`` over seeds (std with ddof=1 when n > 1)."""
-    out: dict[str, dict[int, list[float]]] = {}
-    for r in rows:
-        out.setdefault(r["config"], {}).setdefault(r["n_ner"], []).append(r[metric])
-    return {c: {n: {"mean": float(np.mean(v)),
-                    "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
-                for n, v in sorted(by_n.items())}
-            for c, by_n in out.items()}
+    methods = {name: _ConfigRun(spec, test_sents, models, metrics, steps=steps, base=base,
+                                **model_kwargs)
+               for name, spec in specs.items()}
+    return learning_curve(methods, NerLabels(train_sents), sizes, repeats=repeats, seed=seed,
+                          repeat_all=True, domain=domain, progress=progress)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "temporary_name_prefix", "trim_heap"]
+__all__ = ["atomic_write", "temporary_name_prefix", "trim_heap", "usual_mode"]
 
 _umask: int | None = None
 
@@ -35,8 +35,14 @@ def temporary_name_prefix(target: Path) -> str:
     return f".{target.name}."
 
 
+def usual_mode(path: str | Path, *, folder: bool = False) -> None:
+    """Give a temporary file (0600) or folder (0700) the mode the umask asks for."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_current_umask())
+
+
 @contextmanager
-def atomic_write(target: str | Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
+def atomic_write(target: str | Path, *, fsync: bool = True, tmp_dir: str | Path | None = None,
+                 prefix: str | None = None) -> Iterator[BinaryIO]:
     """Write ``target`` all at once: into a hidden temporary file beside it, then a rename.
 
     A reader sees the old file or the complete new one, never a half-written
@@ -44,11 +50,12 @@ def atomic_write(target: str | Path, *, fsync: bool = True) -> Iterator[BinaryIO
     A process killed mid-write leaves ``.NAME.XXXX.tmp`` behind, which no
     reader opens (see :func:`tlwidgets.featurize.stale_temporaries`). The file
     gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s 0600.
+    ``tmp_dir`` (on the same disk) and ``prefix`` place and name the temporary file.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=temporary_name_prefix(target), suffix=".tmp",
-                                dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=prefix or temporary_name_prefix(target), suffix=".tmp",
+                                dir=tmp_dir or target.parent)
     try:
         with contextlib.suppress(OSError, AttributeError):  # fchmod: not on Windows
             os.fchmod(fd, 0o666 & ~_current_umask())

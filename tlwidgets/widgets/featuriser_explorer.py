@@ -1,6 +1,6 @@
 """FeaturiserExplorer: pick a backbone, a cut layer, a classifier and a training size.
 
-A thin view over :class:`tlwidgets.curves.ProbeLab` (one per data set): the
+A thin view over :class:`tlwidgets.widgets.probe_lab.ProbeLab` (one per data set): the
 features of every candidate layer are computed once per backbone (and cached
 on disk), so each change of layer, classifier or training size refits a
 scikit-learn classifier in well under a second and redraws
@@ -26,7 +26,9 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from tlwidgets.curves import CLASSIFIERS, ProbeLab
+from tlwidgets.curves import CLASSIFIERS
+from tlwidgets.learning_curves import summarise_curves
+from tlwidgets.widgets.probe_lab import ProbeLab
 
 SIZES = (5, 10, 20, 50, 0)  # 0 = all
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
@@ -220,8 +222,9 @@ class FeaturiserExplorer(widgets.VBox):
         ax1.set_yticks([])
         ax1.legend(fontsize=7, loc="best")
         n_classes = len(np.unique(y))
-        xs = [r["n_train"] / n_classes for r in curve]
-        ax2.plot(xs, [r["accuracy"] for r in curve], marker="o", color="#1f77b4")
+        points = summarise_curves(curve)[self.classifier].values()
+        xs = [p["n_train"] / n_classes for p in points]
+        ax2.plot(xs, [p["mean"] for p in points], marker="o", color="#1f77b4")
         ax2.plot([self.n_train / n_classes], [self.accuracy], marker="*", markersize=16,
                  color="#d62728", linestyle="none", label="this choice")
         ax2.axhline(np.max(np.bincount(self.lab.y_test)) / len(self.lab.y_test), color="#999",

@@ -10,7 +10,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import traitlets
 
-from tlwidgets.oov import OOVReport, oov_report
+from tlwidgets.oov import OOVReport, Text, oov_report
 
 _COLOURS = ["#cf222e", "#0969da", "#1a7f37", "#9a6700"]
 
@@ -118,7 +118,7 @@ class OOVReportWidget(widgets.VBox):
                 raise ValueError("Type the path of a text file or a folder of text files.")
             return Path(self._path.value.strip()).expanduser(), self._path.value.strip()
         if choice == "pasted text":
-            return self._text.value, "pasted text"
+            return Text(self._text.value), "pasted text"
         return self.corpora[choice], choice
 
     def run(self) -> OOVReport | None:
