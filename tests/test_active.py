@@ -128,3 +128,37 @@ def test_simulation_records_and_uncertainty_beats_random_on_digits(digits):
         simulate(X, y, Xt, yt, budgets=(10, 5000))
     with pytest.raises(ActiveLearningError, match="at least two"):
         simulate(X, np.zeros(len(y)), Xt, yt)
+
+
+def test_export_is_one_keras_file_that_reproduces_the_predictions(tmp_path, shared_assets):
+    import json
+    import subprocess
+    import sys
+
+    from tlwidgets.active import LOADING_SNIPPET, export_classifier
+    from tlwidgets.data import load_hymenoptera
+    from tlwidgets.featurize import Featuriser
+
+    val = load_hymenoptera("val", image_size=128)
+    images = np.concatenate([val.images[val.labels == c][:12] for c in (0, 1)])
+    labels = np.repeat([0, 1], 12)
+    featuriser = Featuriser("mobilenet_0.25", input_size=128, cache=False, progress=False)
+    learner = ActiveLearner(featuriser.transform(images), val.class_names, seed=0)
+    learner.teach(np.arange(24), labels)
+    learner.fit()
+    expected = learner.model.predict_proba(learner.transform(featuriser.transform(images)))
+    path = export_classifier(featuriser, learner, tmp_path / "ants_bees.keras")
+    assert json.loads((tmp_path / "ants_bees.keras.labels.json").read_text()) == val.class_names
+    np.save(tmp_path / "images.npy", images)
+    code = ("import sys, keras, numpy as np\n"
+            f"m = keras.models.load_model({str(path)!r}, safe_mode=True)\n"
+            f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'images.npy')!r}),"
+            " verbose=0))\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300,
+                   env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    got = np.load(tmp_path / "p.npy")
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    snippet = LOADING_SNIPPET.format(model=path.name, labels=path.name + ".labels.json", size=128)
+    assert "safe_mode" in snippet and path.name in snippet
+    with pytest.raises(ActiveLearningError, match=".keras"):
+        export_classifier(featuriser, learner, tmp_path / "model.h5")
