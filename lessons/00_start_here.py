@@ -20,12 +20,16 @@
 # | `04_word_embeddings` | pretrained word vectors, the out-of-vocabulary problem in a specialised domain, continuing training | 40 min |
 # | `05_multitask_learning` | shared layers and task heads: entity recognition helped by part-of-speech tagging | 40 min |
 #
-# Each notebook has a `profile` parameter: `workshop` uses the real data sizes,
-# `smoke` runs the same code on a handful of examples in seconds (this is what the
-# tests run).
+# Each notebook has a `profile` parameter in its first code cell:
+#
+# * `workshop` uses the real data sizes (the times above);
+# * `quick` is for when you are short of time: less data, fewer sizes and epochs,
+#   with results that still make each lesson's point;
+# * `smoke` is for the tests (CI) only: it proves that every cell runs, in seconds,
+#   and its numbers mean nothing.
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" or "smoke"
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %% [markdown]
 # ## Is this kernel ready?
@@ -61,8 +65,9 @@ record("assets_standin", [row.asset.id for row in report.standins])
 #   asset used in its place (for example MobileNet alpha 0.25 instead of
 #   MobileNetV2). The notebooks name the stand-in whenever they use one.
 # * **GPU**: on a GPU kernel the training notebooks run several times faster. On
-#   a CPU (a laptop, Binder) every notebook still runs; pick the `smoke` profile
-#   if you are short of time.
+#   a CPU (a laptop, Binder) every notebook still runs; if you are short of time,
+#   set `profile = "quick"` in a notebook's first code cell (not `smoke`: that one
+#   is for the tests, and its results mean nothing).
 # * **Missing**: run the command shown, in a terminal, on a machine with network
 #   access: `python -m tlwidgets fetch --pack workshop`. Workshop instructors do
 #   this once per machine before the session.

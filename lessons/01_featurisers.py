@@ -21,32 +21,34 @@
 # network and train a linear classifier on its output.
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" or "smoke"
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
 import resource
 import sys
 import time
-import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, display
-from matplotlib.figure import Figure
 
 from tlwidgets.notebook import check_profile, record
 
 check_profile(profile)
-SMOKE = profile == "smoke"
 T0 = time.perf_counter()
 
-# What each profile runs (smoke: the same code on a few dozen images).
-PER_CLASS = dict(ants_train=12, ants_val=10, xray_train=12, xray_test=10) if SMOKE else {}
-SIZES = (3, None) if SMOKE else (5, 10, 20, 50, None)   # labelled images per class; None = all
-REPEATS = 1 if SMOKE else 2          # random subsets per training size
-CNN_IMAGE_PASSES = 200 if SMOKE else 3000
-N_LAYERS = 4 if SMOKE else 10        # cut points in the depth sweep
-WIDGET_XRAYS_PER_CLASS = 12 if SMOKE else 150
+# What each profile runs: smoke (the tests) the same code on a few dozen images; quick
+# fewer images, sizes and cut points; workshop everything. {} means every image.
+PER_CLASS = {"smoke": dict(ants_train=12, ants_val=10, xray_train=12, xray_test=10),
+             "quick": dict(ants_train=50, ants_val=40, xray_train=60, xray_test=50),
+             "workshop": {}}[profile]
+SIZES = {"smoke": (3, None), "quick": (5, 20, None),  # labelled images per class; None = all
+         "workshop": (5, 10, 20, 50, None)}[profile]
+REPEATS = {"smoke": 1, "quick": 1, "workshop": 2}[profile]  # random subsets per training size
+CNN_IMAGE_PASSES = {"smoke": 200, "quick": 1000, "workshop": 3000}[profile]
+N_LAYERS = {"smoke": 4, "quick": 6, "workshop": 10}[profile]  # cut points in the depth sweep
+WIDGET_XRAYS_PER_CLASS = {"smoke": 12, "quick": 40, "workshop": 150}[profile]
 
 # %% [markdown]
 # ## 1. The backbone
@@ -79,29 +81,24 @@ record("backbone_is_standin", featuriser.backbone_.notice is not None)
 from tlwidgets.data import load_hymenoptera, load_pneumoniamnist
 
 size = featuriser.input_size_
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # a stand-in notice is printed below instead
-    ants_train = load_hymenoptera("train", image_size=size, per_class=PER_CLASS.get("ants_train"))
-    ants_val = load_hymenoptera("val", image_size=size, per_class=PER_CLASS.get("ants_val"))
-    xray_train = load_pneumoniamnist("train", per_class=PER_CLASS.get("xray_train"))
-    xray_test = load_pneumoniamnist("test", per_class=PER_CLASS.get("xray_test"))
-if xray_train.notice:
-    print(xray_train.notice)
+ants_train = load_hymenoptera("train", image_size=size, per_class=PER_CLASS.get("ants_train"))
+ants_val = load_hymenoptera("val", image_size=size, per_class=PER_CLASS.get("ants_val"))
+xray_train = load_pneumoniamnist("train", per_class=PER_CLASS.get("xray_train"))
+xray_test = load_pneumoniamnist("test", per_class=PER_CLASS.get("xray_test"))
 for name, d in [("ants/bees train", ants_train), ("ants/bees val", ants_val),
                 ("X-ray train", xray_train), ("X-ray test", xray_test)]:
-    counts = np.bincount(d.labels)
+    counts = [int(c) for c in np.bincount(d.labels)]
     print(f"{name:16s} {len(d):5d} images {d.images.shape[1:]}, per class {dict(zip(d.class_names, counts, strict=True))}")
 record("n_images", {"ants_train": len(ants_train), "ants_val": len(ants_val),
                     "xray_train": len(xray_train), "xray_test": len(xray_test)})
 
-fig = Figure(figsize=(10, 2.4))
-axes = fig.subplots(1, 8)
+fig, axes = plt.subplots(1, 8, figsize=(10, 2.4))
 picks = [(ants_train, i) for i in (0, 1, -2, -1)] + [(xray_train, i) for i in (0, 1, -2, -1)]
 for ax, (d, i) in zip(axes, picks, strict=True):
     ax.imshow(d.images[i])
     ax.set_title(d.class_names[d.labels[i]], fontsize=9)
     ax.axis("off")
-fig
+plt.show()
 
 # %% [markdown]
 # ## 3. The size argument
@@ -128,6 +125,25 @@ record("feature_dim", feature_dim)
 # features on disk: keyed by the weights, the cut layer, the pooling, the
 # preprocessing, the input size and the images themselves.
 
+# %% [markdown]
+# First, what it does, in plain Keras: the network without its classifier (its
+# convolutional *base*), frozen, called in inference mode, and its last feature map
+# averaged into one vector per image. Here for the first 8 training images:
+
+# %%
+import keras
+
+base = featuriser.backbone_.model      # a keras.Model: the base, without its classifier
+base.trainable = False                 # a featuriser never changes the network
+x = featuriser.backbone_.preprocess(ants_train.images[:8].astype("float32"))  # pixels to [-1, 1]
+maps = base(x, training=False)         # inference mode: BatchNormalization uses its statistics
+by_hand = keras.layers.GlobalAveragePooling2D()(maps).numpy()
+print(f"feature maps {tuple(maps.shape)} -> features {by_hand.shape}")
+
+# %% [markdown]
+# `featuriser.featurise` does the same for any number of images, in batches, and
+# caches the result:
+
 # %%
 from sklearn.linear_model import LogisticRegression
 
@@ -137,6 +153,9 @@ val_fs = featuriser.featurise(ants_val.images)
 first_run = time.perf_counter() - t
 print(f"featurised {len(train_fs) + len(val_fs)} images in {first_run:.1f} s "
       f"(from cache: {train_fs.from_cache and val_fs.from_cache})")
+same = bool(np.allclose(by_hand, train_fs.features[:8], atol=1e-4))
+print(f"the same features as the plain Keras cell: {same}")
+record("plain_keras_matches_featuriser", same)
 
 clf = LogisticRegression(max_iter=3000).fit(train_fs.features, ants_train.labels)
 acc_imagenet = clf.score(val_fs.features, ants_val.labels)
@@ -191,19 +210,16 @@ from tlwidgets.curves import depth_sweep, plot_depth_sweep
 
 sweep_near = depth_sweep(featuriser, ants_train.images, ants_train.labels,
                          ants_val.images, ants_val.labels, n_layers=N_LAYERS)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # the X-rays' grey-to-RGB and resizing notices
-    sweep_far = depth_sweep(featuriser, xray_train.images, xray_train.labels,
-                            xray_test.images, xray_test.labels, n_layers=N_LAYERS)
+sweep_far = depth_sweep(featuriser, xray_train.images, xray_train.labels,
+                        xray_test.images, xray_test.labels, n_layers=N_LAYERS)
 
-fig = Figure(figsize=(7, 3.8))
-ax = fig.subplots()
+fig, ax = plt.subplots(figsize=(7, 3.8))
 plot_depth_sweep(sweep_near, ax, label="ants vs bees (near)")
 plot_depth_sweep(sweep_far, ax, label="chest X-rays (far)",
                  title="Linear probe accuracy by cut depth")
 for r in sweep_near:
     ax.annotate(r["layer"], (r["position"], r["accuracy"]), fontsize=6, rotation=30, color="#555")
-display(fig)
+plt.show()
 
 best_near = max(sweep_near, key=lambda r: r["accuracy"])
 best_far = max(sweep_far, key=lambda r: r["accuracy"])
@@ -244,10 +260,8 @@ def means(rows):  # {method: {"3": mean accuracy, ..., "all": ...}} from the cur
             for m, by_size in summarise_curves(rows).items()}
 
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    xray_train_fs = featuriser.featurise(xray_train.images)   # cached by the depth sweep
-    xray_test_fs = featuriser.featurise(xray_test.images)
+xray_train_fs = featuriser.featurise(xray_train.images)   # cached by the depth sweep
+xray_test_fs = featuriser.featurise(xray_test.images)
 
 def small(images, px):
     from PIL import Image
@@ -268,12 +282,11 @@ curves_far = compare_learning_curves(
     sizes=SIZES, repeats=REPEATS, cnn_image_passes=CNN_IMAGE_PASSES)
 print(f"learning curves: {time.perf_counter() - t:.0f} s")
 
-fig = Figure(figsize=(12, 4.2))
-ax1, ax2 = fig.subplots(1, 2)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
 plot_learning_curves(curves_near, ax1, title="ants vs bees (near domain)", chance=0.5)
 plot_learning_curves(curves_far, ax2, title="chest X-rays (far domain)", chance=0.5)
 fig.tight_layout()
-display(fig)
+plt.show()
 
 record("learning_curves_near", means(curves_near))
 record("learning_curves_far", means(curves_far))
@@ -336,19 +349,17 @@ layers_all = [r["layer"] for r in sweep_near]
 middle, last = layers_all[len(layers_all) // 2], layers_all[-1]
 domains = {"near (ants/bees)": (ants_train, ants_val), "far (X-rays)": (xray_train, xray_test)}
 rows = []
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    for domain, (tr, te) in domains.items():
-        for weights, f in [("ImageNet", featuriser), ("random", random_featuriser)]:
-            ftr = featurise_layers(f, [middle, last], tr.images).layers
-            fte = featurise_layers(f, [middle, last], te.images).layers
-            for layer in (middle, last):
-                acc = LogisticRegression(max_iter=3000).fit(ftr[layer], tr.labels).score(fte[layer], te.labels)
-                rows.append({"domain": domain, "weights": weights, "layer": layer,
-                             "logme": logme(ftr[layer], tr.labels),
-                             "knn": knn_score(ftr[layer], tr.labels),
-                             "probe": linear_probe_score(ftr[layer], tr.labels),
-                             "accuracy": acc})
+for domain, (tr, te) in domains.items():
+    for weights, f in [("ImageNet", featuriser), ("random", random_featuriser)]:
+        ftr = featurise_layers(f, [middle, last], tr.images).layers
+        fte = featurise_layers(f, [middle, last], te.images).layers
+        for layer in (middle, last):
+            acc = LogisticRegression(max_iter=3000).fit(ftr[layer], tr.labels).score(fte[layer], te.labels)
+            rows.append({"domain": domain, "weights": weights, "layer": layer,
+                         "logme": logme(ftr[layer], tr.labels),
+                         "knn": knn_score(ftr[layer], tr.labels),
+                         "probe": linear_probe_score(ftr[layer], tr.labels),
+                         "accuracy": acc})
 
 html = "<table><tr><th>domain</th><th>weights</th><th>cut at</th><th>LogME</th><th>kNN</th><th>probe (CV)</th><th>test accuracy</th></tr>"
 for r in rows:
@@ -366,8 +377,8 @@ for domain in domains:
 record("transferability", rows)
 record("rank_agreement", agreement)
 
-fig = Figure(figsize=(10, 3.6))
-for ax, domain in zip(fig.subplots(1, 2), domains, strict=True):
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for ax, domain in zip(axes, domains, strict=True):
     for r in (r for r in rows if r["domain"] == domain):
         marker = "o" if r["weights"] == "ImageNet" else "x"
         ax.scatter(r["logme"], r["accuracy"], marker=marker, s=60, color="#1f77b4" if r["layer"] == last else "#ff7f0e")
@@ -377,7 +388,7 @@ for ax, domain in zip(fig.subplots(1, 2), domains, strict=True):
     ax.set_title(domain)
     ax.grid(alpha=0.3)
 fig.tight_layout()
-fig
+plt.show()
 
 # %% [markdown]
 # LogME needs no classifier training, only one SVD of the feature matrix. Compare
@@ -410,10 +421,8 @@ labs = {
                                    xray_test.images, xray_test.labels,
                                    class_names=xray_train.class_names, n_layers=N_LAYERS),
 }
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    explorer = FeaturiserExplorer(labs, sizes=(3, 0) if SMOKE else (5, 10, 20, 50, 0),
-                                  curve_repeats=REPEATS)
+explorer = FeaturiserExplorer(labs, sizes=SIZES,
+                              curve_repeats=REPEATS)
 explorer
 
 # %% [markdown]

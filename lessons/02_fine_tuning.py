@@ -15,11 +15,10 @@
 # (edges, textures) stay as they are.
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" or "smoke"
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
 import time
-import warnings
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -35,12 +34,16 @@ from tlwidgets.widgets.training_monitor import TrainingMonitor
 
 check_profile(profile)
 SETTINGS = {
-    # smoke: a handful of images, one epoch, and eager execution (building graphs would
-    # take longer than the few batches it runs); workshop: the whole data set.
-    # Phase 1 stops by itself once the validation loss stops improving (head_epochs is a cap).
+    # smoke (the tests): a handful of images, one epoch, and eager execution (building
+    # graphs would take longer than the few batches it runs); quick: 40 images per class
+    # and fewer epochs; workshop: the whole data set. Phase 1 stops by itself once the
+    # validation loss stops improving (head_epochs is a cap).
     "smoke":    dict(per_class=4, val_per_class=4, head_epochs=1, epochs=1, batch=8, top=2,
                      scratch_epochs=2, bn_batch=4, bn_epochs=1, finder_steps=6,
                      small_per_class=2, small_epochs=2, eager=True),
+    "quick":    dict(per_class=40, val_per_class=40, head_epochs=20, epochs=3, batch=16, top=2,
+                     scratch_epochs=10, bn_batch=4, bn_epochs=1, finder_steps=30,
+                     small_per_class=5, small_epochs=8, eager=False),
     "workshop": dict(per_class=None, val_per_class=None, head_epochs=60, epochs=8, batch=32, top=3,
                      scratch_epochs=30, bn_batch=8, bn_epochs=3, finder_steps=60,
                      small_per_class=5, small_epochs=15, eager=False),
@@ -48,9 +51,7 @@ SETTINGS = {
 IMAGE_SIZE = 128
 t_start = time.perf_counter()
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    backbone = load_backbone("auto", input_size=IMAGE_SIZE)
+backbone = load_backbone("auto", input_size=IMAGE_SIZE)
 print(backbone.describe())
 train = load_hymenoptera("train", image_size=IMAGE_SIZE, per_class=SETTINGS["per_class"])
 val = load_hymenoptera("val", image_size=IMAGE_SIZE, per_class=SETTINGS["val_per_class"])
@@ -75,6 +76,26 @@ n_val = record("n_val", len(val))
 #
 # Notice the **BN inference** badges: BatchNormalization layers stay frozen even
 # in a trainable block, unless you tick the box (section 5 shows why).
+#
+# First, the same classifier in plain Keras, as the Keras transfer-learning guide
+# writes it (without the augmentation, on a copy of the base so that the helpers
+# below start from the untouched backbone):
+
+# %%
+import keras  # after tlwidgets, which keeps TensorFlow's start-up logs quiet
+
+base = keras.models.clone_model(backbone.model)    # the pretrained base, without a classifier
+base.set_weights(backbone.model.get_weights())
+inputs = keras.Input(backbone.input_shape)
+x = backbone.preprocessing_layer()(inputs)         # pixels to [-1, 1]
+x = base(x, training=False)                        # the guide's advice; section 5 shows its limit
+x = keras.layers.GlobalAveragePooling2D()(x)
+outputs = keras.layers.Dense(len(train.class_names))(x)  # the new head: one logit per class
+plain = keras.Model(inputs, outputs)
+
+# %% [markdown]
+# `training.build_classifier` writes these lines (plus augmentation and dropout, and
+# a copy of the base for each experiment), and the LayerFreezer shows the result:
 
 # %% tags=["layer-freezer"]
 model = training.build_classifier(backbone, len(train.class_names), augment=training.augmentation())
@@ -110,6 +131,24 @@ featuriser_acc = record("featuriser_val_accuracy", featuriser.score(val.images, 
 # the curves as training runs; every later run is added to it, so you can compare
 # them side by side (choose runs in the list, switch the x axis to batches).
 #
+# In plain Keras, phase 1 is: freeze the base, compile, fit. `base.trainable = False`
+# freezes every layer of the base (BatchNormalization included, which then runs in
+# inference mode):
+
+# %%
+base.trainable = False
+plain.compile(optimizer=keras.optimizers.Adam(1e-3),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+print(f"phase 1 trains {sum(int(np.prod(v.shape)) for v in plain.trainable_weights):,} weights: "
+      "the head's")
+# plain.fit(train.images, train.labels, validation_data=VAL, epochs=...,
+#           callbacks=[keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)])
+
+# %% [markdown]
+# `training.fine_tune(..., head_epochs=...)` runs exactly that fit, with early stopping
+# on the validation loss, on the model the freezer shows.
+#
 # Each run keeps only its numbers (in the monitor and in the `*_run` results).
 # The models of finished runs are dropped, and `training.free_memory()` frees what
 # they held (compiled graphs, optimizer state), so that the many runs of this
@@ -139,6 +178,27 @@ training.free_memory()
 # pretrained features are adjusted rather than overwritten. Each experiment starts
 # from the phase-1 head (`from_phase1()`), so the comparison is fair.
 #
+# In plain Keras: make the base trainable again, freeze all but its top layers, keep
+# BatchNormalization frozen (section 5), and **compile again** with a low learning rate:
+# a change of `trainable` takes effect only at the next `compile()`.
+
+# %%
+base.trainable = True
+for layer in base.layers[:-20]:                    # all but the top 20 layers stay frozen
+    layer.trainable = False
+for layer in base.layers:
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.trainable = False                    # BN stays in inference mode
+plain.compile(optimizer=keras.optimizers.Adam(1e-5),  # 100x lower than phase 1
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+print(f"phase 2 trains {sum(int(np.prod(v.shape)) for v in plain.trainable_weights):,} weights")
+del plain, base  # the helpers below build their own models
+
+# %% [markdown]
+# The helpers below do the same by blocks rather than layers: `freezing.unfreeze_top`
+# unfreezes the top blocks (BatchNormalization stays frozen unless `train_bn=True`),
+# and `training.fine_tune` recompiles with the learning rate you pass (`lr=1e-5`).
 # The freezer below shows the top blocks unfrozen. Change the choice if you like:
 # the next cell trains exactly what the freezer shows (`unfreeze=None`).
 
@@ -301,7 +361,6 @@ best_ft = max(partial_acc, full_acc, layerwise_acc)
 record("best_fine_tuned_val_accuracy", best_ft)
 record("fine_tuning_beats_frozen_head", best_ft > head_acc)
 record("run_seconds", time.perf_counter() - t_start)
-monitor.summary()
 
 
 # %% [markdown]

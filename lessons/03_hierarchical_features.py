@@ -17,11 +17,10 @@
 # task. This notebook lets you check the claim for yourself.
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" or "smoke"
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
 import time
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,13 +33,16 @@ from tlwidgets.filter_viz import FilterVisualizer, montage
 from tlwidgets.notebook import check_profile, record
 
 check_profile(profile)
-SMOKE = profile == "smoke"
-SIZE = 128 if SMOKE else 224          # input size for maps and Grad-CAM
+# What each profile runs: smoke (the tests) tiny sizes and counts; quick a little less
+# than the workshop.
+SIZE = {"smoke": 128, "quick": 160, "workshop": 224}[profile]  # input size for maps, Grad-CAM
 FILTER_SIZE = 128                     # optimised images are smaller: faster
-FILTER_STEPS = 8 if SMOKE else 64     # gradient-ascent steps per filter grid
-N_FILTERS = 4 if SMOKE else 16
-FT_PER_CLASS = 4 if SMOKE else 40     # ants and bees used for the brief fine-tuning
-FT_EPOCHS = 1 if SMOKE else 2
+FILTER_STEPS = {"smoke": 8, "quick": 32, "workshop": 64}[profile]  # gradient-ascent steps
+N_FILTERS = {"smoke": 4, "quick": 9, "workshop": 16}[profile]      # filters per grid
+FT_PER_CLASS = {"smoke": 4, "quick": 16, "workshop": 40}[profile]  # ants, bees to fine-tune on
+FT_EPOCHS = {"smoke": 1, "quick": 1, "workshop": 2}[profile]
+PER_DOMAIN = {"smoke": 2, "quick": 4, "workshop": 8}[profile]      # photos, X-rays compared
+SALIENCY_SAMPLES = {"smoke": 0, "quick": 4, "workshop": 8}[profile]  # SmoothGrad samples
 t_start = time.perf_counter()
 
 # %% [markdown]
@@ -80,6 +82,23 @@ plt.show()
 # positions. Stacked, they let a unit deep in the network see a large part of
 # the image: its **receptive field**. It is computed here from the architecture
 # alone (kernel sizes, strides, dilations), for every layer we will look at.
+#
+# In plain Keras, the maps of a layer come from a second model that shares the
+# network's layers and returns that layer's output; here for three layers at once:
+
+# %%
+import keras
+
+net = backbone.model
+probe = keras.Model(net.input, [net.layers[k].output for k in (3, len(net.layers) // 2, -1)])
+x = backbone.preprocess(images["astronaut (skimage)"][None].astype("float32"))
+for layer, maps in zip([net.layers[k] for k in (3, len(net.layers) // 2, -1)],
+                       probe(x, training=False), strict=True):
+    print(f"{layer.name:<20} maps {tuple(maps.shape)}")  # (images, height, width, channels)
+
+# %% [markdown]
+# `Activations` builds that model for every layer worth looking at, compiles it once,
+# and knows each layer's receptive field:
 
 # %%
 acts = Activations.from_backbone(backbone)
@@ -182,9 +201,7 @@ record("filter_gain_mean", {k: round(v, 3) for k, v in gains.items()})
 # Whatever differs was learned, not built into the architecture.
 
 # %%
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    random_bb = load_backbone(backbone.name, input_size=SIZE, weights="random")
+random_bb = load_backbone(backbone.name, input_size=SIZE, weights="random")
 random_acts = Activations.from_backbone(random_bb, acts.layers)
 photo = images["astronaut (skimage)"]
 rows = {"ImageNet": acts, "random": random_acts}
@@ -205,8 +222,8 @@ plt.show()
 # domains light up different channels.
 
 # %%
-xray_set = load_pneumoniamnist("test", image_size=SIZE, per_class=2 if SMOKE else 8, seed=2).images
-photo_set = load_hymenoptera("val", image_size=SIZE, per_class=2 if SMOKE else 8, seed=2).images
+xray_set = load_pneumoniamnist("test", image_size=SIZE, per_class=PER_DOMAIN, seed=2).images
+photo_set = load_hymenoptera("val", image_size=SIZE, per_class=PER_DOMAIN, seed=2).images
 
 def channel_profile(a, batch, path):
     return np.mean([a.compute(img)[path].mean(axis=(0, 1)) for img in batch], axis=0)
@@ -242,11 +259,7 @@ plt.show()
 # weights moved, relative to their size.
 
 # %%
-import keras
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    ft_bb = load_backbone("auto", input_size=SIZE)
+ft_bb = load_backbone("auto", input_size=SIZE)
 train = load_hymenoptera("train", image_size=SIZE, per_class=FT_PER_CLASS, seed=0)
 inputs = keras.Input((SIZE, SIZE, 3))
 x = ft_bb.preprocessing_layer()(inputs)
@@ -254,7 +267,10 @@ x = ft_bb.model(x, training=False)
 x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
 outputs = keras.layers.Dense(2, name="ants_bees")(x)
 classifier = keras.Model(inputs, outputs, name="ants_vs_bees")
-before = {w.path: np.array(w) for w in ft_bb.model.weights if w.path.endswith("kernel")}
+for layer in ft_bb.model.layers:
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.trainable = False  # inference mode: fit's training=True reaches the nested base
+before = {w.path: w.numpy() for w in ft_bb.model.weights if w.path.endswith("kernel")}
 # run_eagerly: for a few small batches, skipping the training graph's build (tens of
 # seconds on a CPU) is faster than what the compiled graph would save.
 classifier.compile(optimizer=keras.optimizers.Adam(1e-4),
@@ -262,7 +278,7 @@ classifier.compile(optimizer=keras.optimizers.Adam(1e-4),
                    metrics=["accuracy"], run_eagerly=True)
 history = classifier.fit(train.images.astype("float32"), train.labels, epochs=FT_EPOCHS,
                          batch_size=8, verbose=0)
-change = [float(np.linalg.norm(np.array(w) - before[w.path]) / np.linalg.norm(before[w.path]))
+change = [float(np.linalg.norm(w.numpy() - before[w.path]) / np.linalg.norm(before[w.path]))
           for w in ft_bb.model.weights if w.path in before]
 plt.figure(figsize=(8, 3))
 plt.plot(change, marker=".")
@@ -307,7 +323,7 @@ last_conv = next(i.path for i in reversed(iter_layers(classifier))
 cam = GradCAM(classifier, last_conv)
 val = load_hymenoptera("val", image_size=SIZE, per_class=2, seed=3)
 result = cam(val.images)
-sal = saliency(classifier, val.images, result.class_index, samples=0 if SMOKE else 8)
+sal = saliency(classifier, val.images, result.class_index, samples=SALIENCY_SAMPLES)
 fig, axes = plt.subplots(3, len(val.images), figsize=(3 * len(val.images), 9))
 for j, img in enumerate(val.images):
     k = result.class_index[j]

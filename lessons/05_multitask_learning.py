@@ -18,7 +18,7 @@
 # noun) is there for the entity head to use.
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" or "smoke"
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
 import time
@@ -33,15 +33,22 @@ from tlwidgets.ner_metrics import entity_spans
 from tlwidgets.notebook import check_profile, record
 
 check_profile(profile)
-SMOKE = profile == "smoke"
-# How much data and training the experiments use in each profile.
-N_TRAIN = 300 if SMOKE else None          # sentences of the training pool (None: all)
-N_TEST = 200 if SMOKE else None           # sentences scored
-SIZES = [40, 120] if SMOKE else [100, 300, 1000, None]  # NER-labelled sentences (None: all)
-SEEDS = [0] if SMOKE else [0, 1, 2]
-STEPS = 10 if SMOKE else 300              # weight updates per model
-AUX_SIZE = SIZES[0] if SMOKE else 300     # size for the auxiliary-task comparison
-N_EXTRA_POS = 200 if SMOKE else 3000      # POS-only sentences from the UD train split
+# How much data and training the experiments use in each profile: smoke (the tests)
+# a few steps on a few hundred sentences; quick fewer sizes, seeds and steps.
+SETTINGS = {
+    # n_train: sentences of the training pool (None: all); n_test: sentences scored;
+    # sizes: NER-labelled sentences (None: all); steps: weight updates per model;
+    # aux_size: size for the auxiliary-task comparison; n_extra_pos: POS-only sentences
+    # from the UD train split; widget: (pool, test) sentences and epochs of the widget.
+    "smoke": dict(n_train=300, n_test=200, sizes=[40, 120], seeds=[0], steps=10, aux_size=40,
+                  n_extra_pos=200, widget=(120, 100, 1)),
+    "quick": dict(n_train=2000, n_test=500, sizes=[100, 300, 1000], seeds=[0], steps=200,
+                  aux_size=300, n_extra_pos=1000, widget=(400, 300, 2)),
+    "workshop": dict(n_train=None, n_test=None, sizes=[100, 300, 1000, None], seeds=[0, 1, 2],
+                     steps=300, aux_size=300, n_extra_pos=3000, widget=(800, 500, 3)),
+}[profile]
+N_TRAIN, N_TEST, SIZES, SEEDS = (SETTINGS[k] for k in ("n_train", "n_test", "sizes", "seeds"))
+STEPS, AUX_SIZE, N_EXTRA_POS = SETTINGS["steps"], SETTINGS["aux_size"], SETTINGS["n_extra_pos"]
 t_start = time.perf_counter()
 
 # %% [markdown]
@@ -116,6 +123,32 @@ words, glove, found = mt.pretrained_vocabulary(pool + pos_only, "glove-6b-50d-to
 print(f"{len(words):,} words; GloVe has vectors for {found:.1%} of them")
 record("glove_coverage", found)
 vocab, tasks, data = mt.prepare(pool, ["ner", "pos"], base=words)
+
+# %% [markdown]
+# In plain Keras, such a model is a functional graph with one input and one output per
+# task; `compile` takes one loss per output and the weight of each (`loss_weights`):
+
+# %%
+import keras
+
+tokens = keras.Input(shape=(None,), dtype="int32")
+x = keras.layers.Embedding(len(vocab.words), glove.shape[1], mask_zero=True, trainable=False,
+                           embeddings_initializer=keras.initializers.Constant(glove))(tokens)
+x = keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True))(x)  # the trunk
+heads = {t.name: keras.layers.Dense(t.n_classes, name=t.name)(x) for t in tasks}  # one per task
+plain = keras.Model(tokens, heads)
+loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss={t.name: loss for t in tasks},
+              loss_weights={"ner": 1.0, "pos": 0.5})
+print(f"plain Keras: {plain.count_params():,} weights; outputs: {', '.join(heads)}")
+del plain
+
+# %% [markdown]
+# `mt.build_multitask_model` builds that graph (plus a capitalisation embedding and a
+# small dense layer in each head), and its loss counts a token in a task only where the
+# token has a label for that task, which `compile`'s per-output losses cannot express:
+
+# %%
 model = mt.build_multitask_model(vocab, tasks, embeddings=glove, train_embeddings=False)
 arch = mt.architecture(model)
 for name, params in arch["shared"]:
@@ -180,8 +213,8 @@ record("n_shared_variables", len(both))
 # %%
 from tlwidgets.widgets.multitask import MultiTaskWidget
 
-mt_widget = MultiTaskWidget(pool[: 120 if SMOKE else 800], test[: 100 if SMOKE else 500],
-                            epochs=1 if SMOKE else 3)
+n_pool, n_test, widget_epochs = SETTINGS["widget"]
+mt_widget = MultiTaskWidget(pool[:n_pool], test[:n_test], epochs=widget_epochs)
 mt_widget
 
 # %% [markdown]

@@ -18,7 +18,6 @@ def pytest_configure(config):
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not os.environ.get("TLWIDGETS_DATA") and SHARED_ASSETS.is_dir():
         os.environ["TLWIDGETS_DATA"] = str(SHARED_ASSETS)
     # No test may depend on the network; the asset tests serve files themselves.

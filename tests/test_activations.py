@@ -84,8 +84,10 @@ def test_receptive_fields_through_a_nested_base_and_a_residual_add():
     x = keras.layers.MaxPooling2D(2, name="pool")(outer_in)  # 2, jump 2
     clf = keras.Model(outer_in, base(x), name="clf")
     rf = receptive_fields(clf)
-    assert rf["base/add"] == ReceptiveField(7, 1)  # relative to the base's own input
-    assert rf["base"] == ReceptiveField(2 + 8 * 2, 4)  # composed with the pooling in front
+    # In pixels of the classifier's input: the pooling in front doubles every step.
+    assert rf["base/add"] == ReceptiveField(2 + 6 * 2, 2)
+    assert rf["base"] == ReceptiveField(2 + 8 * 2, 4)
+    assert rf["base/c"] == rf["base"]
 
 
 def test_nested_base_gives_the_same_maps_as_the_bare_base(rng_images):

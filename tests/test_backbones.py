@@ -7,6 +7,12 @@ import pytest
 
 from tlwidgets import notices
 from tlwidgets.backbones import load_backbone, preprocess_input
+from tlwidgets.notices import reset
+
+
+@pytest.fixture(autouse=True)
+def _notices_said_afresh():
+    reset()  # a notice is said once per process; each test expects its own
 
 
 def test_auto_falls_back_to_the_fixture_network_with_a_notice(shared_assets):

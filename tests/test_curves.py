@@ -81,19 +81,19 @@ def test_explorer_traits_drive_the_view(small_split):
                    class_names=train.class_names, n_layers=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ex = FeaturiserExplorer({"ants/bees": lab}, sizes=(2, 0), curve_repeats=1)
+        ex = FeaturiserExplorer({"ants/bees": lab}, sizes=(2, None), curve_repeats=1)
     assert ex.updates == 1 and ex.layer == "conv_pw_13_relu"
     assert ex.n_train == 16 and ex.feature_dim == 256 and ex.raw_dim == 224 * 224 * 3
     assert bytes(ex._figure.value[:4]) == b"\x89PNG"
     assert "test accuracy" in ex._summary.value and "Stand-in" in ex._summary.value
     full = ex.accuracy
     ex.per_class = 2
-    assert ex.updates == 2 and ex.n_train == 4 and ex._size.value == 2
+    assert ex.updates == 2 and ex.n_train == 4 and ex._size.value == "2"
     ex._classifier.value = "linear SVM"  # the control moves the trait
     assert ex.classifier == "linear SVM" and ex.updates == 3
     ex.layer = lab.layers()[0]
     assert ex.feature_dim == 8 and ex._layer.value == lab.layers()[0]
-    ex.per_class = 0
+    ex.per_class = None
     ex.classifier = "logistic regression"
     ex.layer = "conv_pw_13_relu"
     assert ex.accuracy == pytest.approx(full)

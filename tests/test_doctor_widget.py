@@ -12,6 +12,13 @@ def test_widget_state_and_recheck(shared_assets):
     rows = w._table.value.count("<tr data-asset=")
     assert rows == len(w.report.assets)
     assert "data-state='standin'" in w._table.value
+    # Columns and sources in words: a stand-in is named by its title, not its asset id.
+    assert "<th>Model or data set</th><th>Status</th><th>Found in</th>" in w._table.value
+    assert "a smaller stand-in: MobileNet (alpha 0.25)" in w._table.value
+    assert "<td>stand-in mobilenet-0.25-224-no-top</td>" not in w._table.value
+    assert "white-space:nowrap'>stand-in<" in w._table.value
+    if not w.has_gpu:
+        assert 'pip install -e ".[gpu]"' in w._status.value
     w._button.click()
     assert w.checks == 2
     assert "checks run: 2" in w._status.value

@@ -21,7 +21,10 @@ def test_oov_widget_reports_any_corpus(glove, tmp_path):
     assert w.source == "Python reference manual" and 0.5 < w.token_coverage < 1
     assert w.unk_share == pytest.approx(1 - w.token_coverage)
     assert "tlw-oov-chart" in w._out.value and "cats" in w._out.value
+    # Only the box the chosen source needs is shown.
+    assert (w._path.layout.display, w._text.layout.display) == ("none", "none")
     w._choice.value = "pasted text"
+    assert (w._path.layout.display, w._text.layout.display) == ("none", None)
     w._text.value = "The flarpish zorbs def __init__"
     w._button.click()
     assert w.source == "pasted text" and ["flarpish", 1] in w.top_oov
@@ -29,10 +32,24 @@ def test_oov_widget_reports_any_corpus(glove, tmp_path):
     w._button.click()
     assert "no word tokens" in w.error
     w._choice.value = "a file or folder"
+    assert (w._path.layout.display, w._text.layout.display) == (None, "none")
     (tmp_path / "doc.txt").write_bytes(b"the cat \xff sat")
     w._path.value = str(tmp_path)
     w._button.click()
     assert w.error == "" and w.token_coverage == 1.0 and w.runs == 4
+
+
+def test_oov_widget_does_not_compare_the_reference_with_itself(glove):
+    general = ["The cat sat on the mat.", "A dog ran in the park."]
+    w = OOVReportWidget(glove, {"Python reference manual": oov.python_reference(),
+                                "everyday text": general},
+                        reference=general, reference_name="everyday text")
+    assert w._out.value.count("<th>everyday text</th>") == 1  # beside the domain corpus
+    w._choice.value = "everyday text"
+    w._button.click()
+    assert w.source == "everyday text"
+    assert w._out.value.count("<th>everyday text</th>") == 1  # not twice, side by side
+    assert w._out.value.count("<th>") == 2  # the label column and this corpus
 
 
 def test_explorer_compares_general_and_domain_vectors(glove):
@@ -54,3 +71,5 @@ def test_explorer_compares_general_and_domain_vectors(glove):
     spaces = {row[0] for row in ex.projected}
     assert spaces == {"domain"} | ({"general"} if "tuple" in glove.key_to_index else set())
     assert "qwzxv" in ex.message
+    assert "tlw-emb-map" in ex._map.value and "data:image/png" in ex._map.value
+    assert "white-space:nowrap" in ex._tables.value  # "domain-adapted" stays on one line

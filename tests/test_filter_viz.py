@@ -73,3 +73,17 @@ def test_montage_and_png(tmp_path):
     assert grid.shape == (2 * 9 + 1, 3 * 9 + 1, 3)
     save_png(grid, tmp_path / "sub" / "g.png")
     assert (tmp_path / "sub" / "g.png").stat().st_size > 0
+
+
+def test_a_base_behind_raw_preprocessing_ops(backbone):
+    """The tutorial's wrapper: ``x / 127.5 - 1`` as graph operations, then the base."""
+    import keras
+
+    inp = keras.Input(backbone.model.inputs[0].shape[1:])
+    wrapped = keras.Model(inp, backbone.model(inp / 127.5 - 1.0, training=False))
+    path = f"{backbone.model.name}/conv_pw_6_relu"
+    viz = FilterVisualizer(wrapped, path, value_range=(0.0, 255.0))
+    assert viz.layer == f"{backbone.model.name}/conv_pw_6_bn"
+    plain = FilterVisualizer(backbone.model, "conv_pw_6_relu", value_range=(-1.0, 1.0))
+    # Same images, same objective: [0, 255] through the wrapper is [-1, 1] for the base.
+    np.testing.assert_allclose(viz.start_response(), plain.start_response(), rtol=1e-4, atol=1e-4)

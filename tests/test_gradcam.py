@@ -102,6 +102,20 @@ def test_gradcam_inside_a_nested_residual_base(layer):
     np.testing.assert_allclose(nested.heatmaps, flat.heatmaps, atol=1e-5)
 
 
+def test_gradcam_through_raw_ops_and_a_raw_output():
+    """The tutorial's wrapper: preprocessing arithmetic on the input (graph operations that
+    are not layers), the base, and class scores that end in a raw op."""
+    inp = keras.Input((SIZE, SIZE, 3))
+    x = _base()(keras.ops.divide(inp, 255.0))
+    logits = _head()(keras.layers.Flatten(name="flat")(x))
+    model = keras.Model(inp, logits * 2.0, name="raw_clf")
+    image = _scene()
+    raw = GradCAM(model, "base/detect")(image, 0)
+    flat = GradCAM(_flat(), "detect", preprocess=lambda x: x / 255)(image, 0)
+    np.testing.assert_allclose(raw.heatmaps, flat.heatmaps, atol=1e-5)
+    np.testing.assert_allclose(raw.scores, 2 * flat.scores, rtol=1e-5, atol=1e-5)
+
+
 def test_saliency_is_confined_to_the_region_the_label_reads():
     image = _scene()
     image[10:14, 2:6] = (255, 0, 0)  # a second red square, bottom-left: class 0 ignores it

@@ -63,15 +63,35 @@ def test_flat_layers_use_the_original_graph():
     assert act.outputs[0].shape[-1] == 8
 
 
-def test_non_chain_outer_model_is_explained():
+def test_non_chain_outer_model_with_raw_ops_is_replayed():
+    """A base inside a branching outer graph with raw ``keras.ops`` arithmetic."""
+    keras.utils.set_random_seed(0)
     base = _base()
     inp = keras.Input((32, 32, 3))
-    a = base(inp)
+    scaled = keras.ops.subtract(inp / 127.5, 1.0)  # raw ops: not layers
+    a = base(scaled)
     b = keras.layers.Conv2D(8, 3, strides=2, name="side")(keras.layers.Conv2D(4, 3, name="s0")(inp))
-    out = keras.layers.Add(name="add")([a, b])
-    model = keras.Model(inp, out)
-    with pytest.raises(ValueError, match="not a chain"):
-        activation_model(model, ["base.v1/conv2"])
+    model = keras.Model(inp, a + b)  # a raw residual add
+    x = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    got, side = activation_model(model, ["base.v1/conv2", "side"]).predict(x, verbose=0)
+    cut = keras.Model(base.input, base.get_layer("conv2").output)
+    np.testing.assert_allclose(got, cut.predict(x / 127.5 - 1, verbose=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got + side, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_layers_of_a_subclassed_nested_model_are_explained():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.conv = keras.layers.Conv2D(4, 3, name="inner")
+
+        def call(self, x):
+            return self.conv(x)
+
+    inp = keras.Input((16, 16, 3))
+    model = keras.Model(inp, keras.layers.Flatten(name="flat")(Net()(inp)))
+    with pytest.raises(ValueError, match="subclassed keras.Model.*functional API"):
+        activation_model(model, ["net/inner"])
 
 
 def test_residual_base_nested_in_a_classifier():

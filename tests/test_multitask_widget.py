@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tlwidgets import multitask as mt
 from tlwidgets.conll import load_ewt
-from tlwidgets.widgets.multitask import MultiTaskWidget, line_chart
+from tlwidgets.widgets.multitask import MultiTaskWidget, loss_chart
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def test_train_fills_monitor_and_scores(widget):
     assert len(widget.history["pos"]) == 4  # 60 sentences / 16 per batch, logged every batch
     # Learned weighting moved the weights away from their starting value of 0.5 for pos.
     assert widget.history["weight:pos"][-1] != 0.5
-    assert "<polyline" in widget._chart.value and "pos_accuracy" in widget._scores.value
+    assert "tlw-mt-chart" in widget._chart.value and "pos_accuracy" in widget._scores.value
+    chart = loss_chart(widget.history, widget.tasks)
+    assert chart.png[:4] == b"\x89PNG" and [i.lines for i in chart.info] == [2, 2]
 
 
 def test_all_weights_zero_is_reported_not_raised(widget):
@@ -55,6 +58,21 @@ def test_all_weights_zero_is_reported_not_raised(widget):
         widget._sliders[t].value = 1.0
 
 
-def test_line_chart_draws_one_line_per_series():
-    svg = line_chart({"ner": [3.0, 2.0, 1.0], "pos": [2.0, 1.0]})
-    assert svg.count("<polyline") == 2
+def test_diagram_counts_the_weights_train_builds(widget):
+    vocab, tasks, _ = mt.prepare(widget.train_sents, widget.tasks)
+    model = mt.build_multitask_model(vocab, tasks, units=8, head_units=8)
+    arch = mt.architecture(model)
+    embedding = dict(arch["shared"])["word_embedding"]
+    assert embedding == len(vocab) * 50 > 1000  # the real vocabulary, not a one-word stand-in
+    assert f"word_embedding <span style='color:#666;font-size:0.85em'>({embedding:,} weights)" in (
+        widget._diagram.value)
+    assert f"{model.count_params():,} weights in all" in widget._diagram.value
+
+
+def test_loss_chart_draws_one_line_per_task():
+    chart = loss_chart({"ner": [3.0, 2.0, 1.0], "pos": [2.0, 1.0], "weight:ner": [1.0, 1.0]},
+                       ["ner", "pos"])
+    assert chart.png[:4] == b"\x89PNG"
+    assert [i.lines for i in chart.info] == [2, 1]
+    assert {ln.label for ln in chart.panels[0].lines} == {"Named entities (end task)",
+                                                          "Part of speech"}

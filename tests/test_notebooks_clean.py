@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from tlwidgets.exercises import EXERCISES, record_key
+from tlwidgets.notebook import RECORD_MIME
 from tools.build_notebooks import SOLUTION_TAG, build, lesson_sources, notebook_for, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,3 +129,64 @@ def test_every_solution_passes_its_self_check(run_notebook, source, shared_asset
     _, rec = run_notebook(notebook_for(source).name)
     for exercise, _, _ in _exercises(source):
         assert rec.get(record_key(exercise)) is True, f"exercise {exercise}'s solution fails its check"
+
+
+NUMPY_REPR = re.compile(r"\bnp\.(?:u?int|float|bool_|str_)\w*\(")
+USER_WARNING = re.compile(r"^\S+:\d+: UserWarning: ", re.M)
+
+
+def _problems(nb) -> tuple[list[str], list[str]]:
+    """What a learner should not see in an executed notebook: (problems, notices).
+
+    ``notices`` are UserWarnings on stderr: the library's notices (stand-ins,
+    conversions) that do not go through ``tlwidgets.notices`` yet.
+    """
+    found, notices = [], []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream" and out.get("name") == "stderr":
+                text = out["text"]
+                warnings_only = USER_WARNING.sub("", text) != text and all(
+                    USER_WARNING.match(line) or line.startswith("  ")
+                    for line in text.splitlines() if line.strip())
+                (notices if warnings_only else found).append(
+                    f"cell {i} writes to stderr: {text[:300]!r}")
+            elif kind == "error":
+                found.append(f"cell {i} raised {out.get('ename')}: {out.get('evalue', '')[:200]}")
+            data = out.get("data", {})
+            text = out.get("text", "") if kind == "stream" else data.get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if "<Figure size" in text and "image/png" not in data:
+                found.append(f"cell {i} shows a figure as text: {text[:80]!r}")
+            if NUMPY_REPR.search(text):
+                found.append(f"cell {i} prints a NumPy repr: {NUMPY_REPR.search(text).group()}...")
+    return found, notices
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_runs_clean(run_notebook, path, shared_assets):
+    """No stderr (log lines, warnings, tracebacks), no figure as text, no NumPy reprs."""
+    nb, _ = run_notebook(path.name)
+    problems, notices = _problems(nb)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems + notices)
+    if notices:
+        pytest.xfail(f"{path.name}: {len(notices)} library notices still arrive as UserWarnings "
+                     "on stderr (assets.resolve's stand-in, featurize's conversions): they "
+                     "should go through tlwidgets.notices.notice. First: " + notices[0])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_only_solutions_check_exercises(run_notebook, path, shared_assets):
+    """In the executed run (solutions as code), every exercise outcome comes from a cell
+    tagged ``solution``: the stored notebook holds those as markdown, so Run All never
+    executes a solution."""
+    nb, _ = run_notebook(path.name)
+    stored = {c.id: c for c in nbformat.read(path, as_version=4).cells}  # papermill adds a cell
+    for i, cell in enumerate(nb.cells):
+        recorded = [k for out in cell.get("outputs", [])
+                    for k in out.get("data", {}).get(RECORD_MIME, {})
+                    if k.startswith("exercise ")]
+        if recorded:
+            assert SOLUTION_TAG in _tags(cell), f"{path.name}: cell {i} checks {recorded}"
+            assert stored[cell.id].cell_type == "markdown", f"{path.name}: {cell.id} would run"

@@ -133,40 +133,6 @@ def test_augmentation_changes_training_inputs_only(ants_bees):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(aug(batch, training=False)), batch)
 
 
-def test_training_monitor_plots_named_metrics_of_several_runs():
-    from tlwidgets.widgets.training_monitor import TrainingMonitor
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(64, 8, 8, 3)), rng.integers(0, 2, 64)
-    monitor = TrainingMonitor(["loss", "accuracy"], redraw_every=0.0)
-    draws = {}
-    for name, lr, view in (("slow", 1e-4, "epoch"), ("fast", 1e-2, "batch")):
-        keras.utils.set_random_seed(0)
-        model = training.compile_classifier(_small_model(), lr)
-        monitor.view = view
-        log = monitor.run(name)
-        before = monitor.updates
-        model.fit(x, y, batch_size=16, epochs=2, validation_split=0.25, callbacks=[log], verbose=0)
-        draws[view] = monitor.updates - before
-        log.mark("unfroze top 1 blocks")
-    assert draws == {"epoch": 2, "batch": 2 * 3 + 2}  # live per-batch curves in batch view
-    assert monitor.run_names == ["slow", "fast"] and monitor.shown == ["slow", "fast"]
-    log = monitor.logs["fast"]
-    assert log.epoch_x == [1, 2] and len(log.batch_x) == 2 * 3 and log.marks[0][0] == 2.0
-    assert monitor.summary()[1]["last val_loss"] == log.epochs["val_loss"][-1]
-    svg = monitor._plots.value
-    assert svg.count("class='tlw-tm-panel'") == 2 and svg.count("tlw-tm-mark") == 4
-    assert svg.count("data-run='fast'") == 4  # train + val curves in both panels
-    monitor.shown = ["slow"]
-    assert "data-run='fast'" not in monitor._plots.value
-    with pytest.raises(ValueError, match="exists already"):
-        monitor.run("slow")
-    # Any metric names work, e.g. a multi-task model's.
-    multi = TrainingMonitor(["ner_loss"])
-    multi.add(log)
-    assert "no data yet" in multi._plots.value
-
-
 def test_release_drops_compiled_functions_and_training_still_works():
     import keras
     import numpy as np

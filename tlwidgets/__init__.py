@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 
+from tlwidgets import tf_logging as _tf_logging  # noqa: F401  (first: quiets TF start-up logs)
 from tlwidgets.assets import AssetError, fetch, resolve
 
 __version__ = "0.1.0"

@@ -9,8 +9,9 @@ the input pixels; SmoothGrad averages it over noisy copies.
 Most Keras tools fail when the layer sits inside a base nested in the
 classifier ("Graph disconnected", keras-team/keras#16123). Here the layer is
 named by its path (``"mobilenet_0.25_224/conv_pw_13_relu"``) and reached with
-:func:`tlwidgets.layers.activation_model`, which rebuilds the path from
-the classifier's own input (residual bases such as MobileNetV2 included).
+:func:`tlwidgets.layers.activation_model`, which replays the classifier's graph
+from its own input (residual bases, raw preprocessing ops and nested
+``Sequential`` s included).
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ def _batch(images) -> np.ndarray:
     return x
 
 
-def _output_layer(model: keras.Model) -> str:
+def _check_one_output(model: keras.Model) -> None:
     if len(model.outputs) != 1:
         raise ValueError(f"Model {model.name!r} has {len(model.outputs)} outputs; Grad-CAM needs "
                          "one class-score output. Build a model that returns the head you mean.")
-    return model.outputs[0]._keras_history[0].name
 
 
 def _class_scores(preds, class_index):
@@ -85,8 +85,8 @@ class GradCAM:
         self.layer = info.path
         self.preprocess = preprocess
         self.input_shape = tuple(model.inputs[0].shape[1:])
-        out = _output_layer(model)
-        self._model = activation_model(model, [self.layer, out], name="gradcam")
+        _check_one_output(model)
+        self._model = activation_model(model, [self.layer], include_outputs=True, name="gradcam")
 
         @tf.function(reduce_retracing=True)
         def cam(x, class_index):

@@ -4,8 +4,11 @@ A pretrained base is usually nested inside a classifier
 (``inputs -> preprocess -> mobilenetv2 -> pooling -> dense``). Its inner layers'
 ``.output`` tensors belong to the base's own graph, so
 ``keras.Model(classifier.input, inner_layer.output)`` fails with "Graph
-disconnected" (keras-team/keras#16123). :func:`activation_model` rebuilds the
-path from the outer input through the nested model instead.
+disconnected" (keras-team/keras#16123). :func:`activation_model` replays the
+outer graph node by node from a fresh input instead (:func:`replay`), stepping
+into nested models and ``Sequential`` s at any depth and through raw operations
+(``keras.ops`` calls, ``x + y``, ``preprocess_input`` arithmetic on a
+``keras.Input``), which are graph nodes but not layers.
 
 Paths join layer names with ``/``: ``"mobilenetv2_1.00_224/block_13_expand"``
 (names may contain dots, so dots are not separators).
@@ -14,7 +17,7 @@ Paths join layer names with ``/``: ``"mobilenetv2_1.00_224/block_13_expand"``
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -26,8 +29,11 @@ __all__ = [
     "activation_model",
     "candidate_layers",
     "find_layer",
+    "graph_of",
+    "is_squeeze_excite",
     "iter_layers",
     "nearest_layers",
+    "replay",
 ]
 
 
@@ -101,30 +107,103 @@ def find_layer(model: keras.Model, key: str | int) -> LayerInfo:
     raise LayerNotFoundError(f"No layer {key!r} in model {model.name!r}.{hint}")
 
 
-def _is_chain(model: keras.Model) -> bool:
-    """Whether the model applies its layers one after another (Sequential-like)."""
+def graph_of(model: keras.Model):
+    """The functional graph a model runs (``Sequential`` keeps one inside), or ``None``
+    for a subclassed model, whose ``call`` is Python code rather than a graph."""
     if isinstance(model, keras.Sequential):
-        return True
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        return False
-    previous = model.inputs[0]
-    for layer in _children(model):
-        nodes = [n for n in layer._inbound_nodes
-                 if len(n.input_tensors) == 1 and n.input_tensors[0] is previous]
-        if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
-            return False
-        previous = nodes[0].output_tensors[0]
-    return previous is model.outputs[0]
+        return getattr(model, "_functional", None)
+    return model if hasattr(model, "_nodes_by_depth") else None
+
+
+def _flat(value) -> list:
+    return list(keras.tree.flatten(value))
+
+
+def _call_context(kwargs: dict) -> dict:
+    """The call arguments (``training``) that a nested model passes on to its own layers."""
+    return {k: kwargs[k] for k in ("training",) if kwargs.get(k) is not None}
+
+
+def replay(model: keras.Model, inputs: Sequence, *, wanted: Callable[[str], bool] | None = None,
+           descend: Callable[[str, keras.Model], bool] | None = None,
+           visit: Callable | None = None, _prefix: str = "", _context: dict | None = None
+           ) -> tuple[list, dict[str, object]]:
+    """Re-run ``model``'s graph on ``inputs`` operation by operation, the way Keras'
+    ``Functional._run_through_graph`` does, but stepping into nested models.
+
+    Raw operations (``keras.ops`` calls, ``+`` between tensors, preprocessing
+    arithmetic) are graph nodes that are not layers; replaying the nodes reaches
+    every layer behind them. Returns the model's outputs and ``{path: output}``
+    for the layer paths where ``wanted(path)`` holds (first call of each layer).
+    ``descend(path, model)`` says whether to enter a nested model (default: when a wanted
+    path lies inside it); ``visit(op, path, node, args, kwargs)`` may replace the
+    call of an operation (it returns the outputs, or ``NotImplemented``).
+    """
+    graph = graph_of(model)
+    if graph is None:
+        raise ValueError(
+            f"Model {model.name!r} is a subclassed keras.Model: its call() is Python code, not "
+            "a graph of layers, so the outputs of its inner layers cannot be reached. Ask for "
+            f"{model.name!r} as a whole, or build it with the functional API "
+            "(keras.Model(inputs, outputs)) or as a keras.Sequential."
+        )
+    wanted = wanted or (lambda path: False)
+    context = _context or {}
+    values = {id(ref): value for ref, value in zip(graph.inputs, _flat(inputs), strict=True)}
+    found: dict[str, object] = {}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            if any(id(t) not in values for t in node.input_tensors):
+                continue  # not computable from these inputs (as Keras skips it too)
+            op = node.operation
+            args, kwargs = node.arguments.fill_in(values)
+            for key, value in context.items():
+                if key in getattr(op, "_call_context_args", ()):
+                    kwargs.setdefault(key, value)
+            path = _prefix + op.name if isinstance(op, keras.Layer) else None
+            outputs = NotImplemented
+            if path is not None and isinstance(op, keras.Model):
+                inside = descend(path, op) if descend else any(
+                    wanted(p) for p in _inner_paths(op, path + "/"))
+                if inside:
+                    outputs, sub = replay(op, _flat(args[0]) if args else [], wanted=wanted,
+                                          descend=descend, visit=visit, _prefix=path + "/",
+                                          _context=context | _call_context(kwargs))
+                    outputs = keras.tree.pack_sequence_as(graph_of(op)._outputs_struct, outputs)
+                    for key, value in sub.items():
+                        found.setdefault(key, value)
+            if outputs is NotImplemented and visit is not None:
+                outputs = visit(op, path, node, args, kwargs)
+            if outputs is NotImplemented:
+                outputs = op(*args, **kwargs)
+            flat = _flat(outputs)
+            for ref, value in zip(node.outputs, flat, strict=True):
+                values[id(ref)] = value
+            if path is not None and path not in found and wanted(path):
+                found[path] = flat[0] if len(flat) == 1 else outputs
+    missing = [t for t in graph.outputs if id(t) not in values]
+    if missing:
+        raise ValueError(f"Model {model.name!r}: an output is not connected to its inputs.")
+    return [values[id(t)] for t in graph.outputs], found
+
+
+def _inner_paths(model: keras.Model, prefix: str) -> list[str]:
+    return [prefix + info.path for info in iter_layers(model)]
 
 
 def activation_model(
-    model: keras.Model, layers: Sequence[str | int], *, name: str | None = None
+    model: keras.Model, layers: Sequence[str | int], *, name: str | None = None,
+    include_outputs: bool = False,
 ) -> keras.Model:
-    """A model from ``model``'s input to the outputs of ``layers`` (paths, names or indices).
+    """A model from ``model``'s input to the outputs of ``layers`` (paths, names or indices),
+    followed by ``model``'s own outputs when ``include_outputs``.
 
-    Works for layers inside nested models when the enclosing models apply their
-    layers in a chain (Sequential, or functional models built that way, which is
-    how a pretrained base is usually wrapped).
+    Any layer works: inside nested models and ``Sequential`` s at any depth, and
+    behind raw operations (``keras.ops`` calls, residual ``+``, preprocessing
+    arithmetic such as ``mobilenet_v2.preprocess_input`` applied to a
+    ``keras.Input``). The graph is replayed from a fresh input (see :func:`replay`).
     """
     if not model.built or not model.inputs:
         raise ValueError(
@@ -132,48 +211,70 @@ def activation_model(
             "(e.g. call it on keras.Input(shape=...)) before asking for activations."
         )
     infos = [find_layer(model, key) for key in layers]
-    # A nested model's own ``.output`` belongs to its inner graph, so asking for one
-    # (as a whole) also needs the rebuilt path below.
-    if all(info.depth == 0 and not info.is_model for info in infos):
-        outputs = [info.layer.output for info in infos]
-        return keras.Model(model.inputs, outputs, name=name)
-    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="activations_input")
-    outputs = _through(model, inputs, [info.path for info in infos])
-    return keras.Model(inputs, [outputs[p] for p in (i.path for i in infos)], name=name)
-
-
-def _through(model: keras.Model, x, paths: list[str]) -> dict:
-    """Apply ``model`` to ``x`` layer by layer, collecting the outputs named by ``paths``."""
-    if not _is_chain(model):
-        raise ValueError(
-            f"Model {model.name!r} is not a chain of layers, so its inner layers cannot be "
-            "reached from outside. Ask for layers of the nested model itself "
-            "(activation_model(base, ...)) or wrap the base in a Sequential/linear model."
-        )
-    found: dict = {}
+    paths = [info.path for info in infos]
+    # Top-level layers of a functional graph: the original tensors serve (cheapest).
+    # A nested model's own ``.output`` belongs to its inner graph, so it is replayed.
+    if graph_of(model) is not None and all(i.depth == 0 and not i.is_model for i in infos):
+        try:
+            extra = list(model.outputs) if include_outputs else []
+            return keras.Model(model.inputs, [info.layer.output for info in infos] + extra,
+                               name=name)
+        except (ValueError, AttributeError):  # a layer used twice, or from another graph
+            pass
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=f"activations_input_{i}")
+              for i, t in enumerate(model.inputs)]
     wanted = set(paths)
-    for layer in _children(model):
-        inner = [p[len(layer.name) + 1:] for p in paths if p.startswith(layer.name + "/")]
-        if inner and isinstance(layer, keras.Model):
-            sub = _through_nested(layer, x, inner)
-            found.update({f"{layer.name}/{k}": v for k, v in sub.items() if k != "__output__"})
-            x = sub["__output__"]
-        else:
-            x = layer(x)
-        if layer.name in wanted:
-            found[layer.name] = x
-    found["__output__"] = x
-    return found
+    model_outputs, found = replay(model, inputs, wanted=wanted.__contains__)
+    lost = [p for p in paths if p not in found]
+    if lost:
+        raise ValueError(
+            f"Layers {lost} of {model.name!r} are not computed from its input (they are not "
+            "on any path from the input to the output); pick layers the model uses."
+        )
+    outputs = [found[p] for p in paths] + (model_outputs if include_outputs else [])
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
 
 
-def _through_nested(model: keras.Model, x, paths: list[str]) -> dict:
-    """Like :func:`_through`, but a non-chain nested model (a residual base such as
-    MobileNetV2 or ResNet50) is fine as long as the wanted layers are its own."""
-    if _is_chain(model) or any("/" in p for p in paths):
-        return _through(model, x, paths)
-    multi = keras.Model(model.inputs, [model.get_layer(p).output for p in paths] + model.outputs)
-    values = multi(x)
-    return dict(zip([*paths, "__output__"], values, strict=True))
+def is_squeeze_excite(item: LayerInfo | keras.Layer) -> bool:
+    """Whether a layer belongs to a squeeze-excite gate: its output is a 1x1 map
+    (``(batch, 1, 1, channels)``) that sees the image only through a global pooling.
+
+    Such maps are one number per channel, not an image-like map, so they are not
+    worth showing as activation maps; the gated product they feed (a ``Multiply``
+    at full resolution) is. A map that is 1x1 because the input is small (the
+    last stage of a network on 32-pixel images) is not a gate.
+    """
+    layer = item.layer if isinstance(item, LayerInfo) else item
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):
+        return False
+    if len(output.shape) != 4 or tuple(output.shape[1:3]) != (1, 1):
+        return False
+    return _only_through_global_pooling(output)
+
+
+_GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+
+
+def _only_through_global_pooling(tensor) -> bool:
+    """Whether every path from ``tensor`` back to an input crosses a global pooling."""
+    stack, seen = [tensor], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        history = getattr(t, "_keras_history", None)
+        if history is None:
+            return False
+        op, node_index = history[0], history[1]
+        if isinstance(op, _GLOBAL_POOLING):
+            continue
+        if isinstance(op, keras.layers.InputLayer):
+            return False
+        stack.extend(op._inbound_nodes[node_index].input_tensors)
+    return True
 
 
 # --------------------------------------------------------------------------- choosing layers
@@ -210,12 +311,13 @@ def candidate_layers(model: keras.Model, *, n: int | None = None) -> list[str]:
     Each non-linearity (ReLU, ELU, LeakyReLU, PReLU, a non-linear ``Activation``),
     each merge (``Add``, ``Concatenate``) and each convolution with a built-in
     non-linear ``activation``, whose output is a map (batch, height, width,
-    channels), in network order; nested models included. A network with none
+    channels), in network order; nested models included; the 1x1 maps of
+    squeeze-excite gates (:func:`is_squeeze_excite`) left out. A network with none
     of these gives its convolutions, else every layer with a map output, else
     ``[]``. ``n`` picks that many, evenly spaced by depth, always including the last.
     The Featuriser, the FeatureExplorer and the depth sweep all offer these.
     """
-    maps = [info for info in iter_layers(model) if _map_output(info)]
+    maps = [info for info in iter_layers(model) if _map_output(info) and not is_squeeze_excite(info)]
     found = ([i.path for i in maps if _ends_a_block(i.layer)]
              or [i.path for i in maps if isinstance(i.layer, _CONVOLUTIONS)]
              or [i.path for i in maps])

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PROFILES", "RECORD_MIME", "check_profile", "read_records", "record"]
+__all__ = ["PROFILES", "RECORD_MIME", "check_profile", "display_value", "read_records", "record"]
 
-PROFILES = ("smoke", "workshop")
+#: Each notebook's ``profile`` parameter, shortest first.
+PROFILES: dict[str, str] = {
+    "smoke": "for the tests (CI) only: a few images and steps that prove every cell runs; "
+             "its numbers mean nothing",
+    "quick": "a shorter run for learners in a hurry; smaller data and fewer epochs, "
+             "results still make each lesson's point",
+    "workshop": "the full lesson, as timed in its introduction",
+}
 RECORD_MIME = "application/vnd.tlwidgets.record+json"
 
 
 def check_profile(profile: str) -> str:
-    """Validate the notebook's ``profile`` parameter (``smoke`` or ``workshop``)."""
+    """Validate the notebook's ``profile`` parameter; say so when it is the CI profile."""
     if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}.")
+        choices = "; ".join(f"{name!r}: {text}" for name, text in PROFILES.items())
+        raise ValueError(f"profile must be one of {tuple(PROFILES)}, not {profile!r} ({choices}).")
+    if profile == "smoke":
+        from tlwidgets.notices import notice
+
+        notice(f"Profile 'smoke' is {PROFILES['smoke']}. Learners: use 'quick' or 'workshop'.",
+               key="profile smoke")
     return profile
 
 
@@ -32,17 +46,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def record(name: str, value: Any, *, show: bool = True) -> Any:
-    """Record a value the notebook computed, so tests can assert on it.
+def display_value(value: Any, digits: int = 4) -> str:
+    """``value`` as a reader should see it: floats to ``digits`` significant figures,
+    NumPy scalars as plain numbers, containers element by element."""
+    value = _jsonable(value)
+    if isinstance(value, float):
+        if not math.isfinite(value) or value == 0:
+            return repr(value)
+        return f"{value:.{digits}g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {display_value(v, digits)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(display_value(v, digits) for v in value) + "]"
+    return repr(value)
+
+
+def record(name: str, value: Any, *, show: bool = False) -> Any:
+    """Record a value the notebook computed, so tests can assert on it; return it.
 
     It is stored as a display output with its own MIME type (readable from the
-    executed notebook with :func:`read_records`); ``show`` also prints it.
+    executed notebook with :func:`read_records`) and shows nothing; ``show=True``
+    also prints ``name = value`` with numbers rounded for reading.
     """
     from IPython.display import display
 
     value = _jsonable(value)
     json.dumps(value)  # fail here, not in the test, if it cannot be stored
-    text = f"{name} = {value!r}" if show else ""
+    text = f"{name} = {display_value(value)}" if show else ""
     display({RECORD_MIME: {name: value}, "text/plain": text}, raw=True)
     return value
 

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,21 +14,19 @@ from typing import BinaryIO
 
 __all__ = ["atomic_write", "temporary_name_prefix", "trim_heap", "usual_mode"]
 
-_umask: int | None = None
-
-
 def _current_umask() -> int:
     """The process umask, read without changing it where possible (Linux: /proc)."""
-    global _umask
-    if _umask is None:
-        try:
-            with open("/proc/self/status") as fh:
-                line = next(ln for ln in fh if ln.startswith("Umask:"))
-            _umask = int(line.split()[1], 8)
-        except (OSError, StopIteration, ValueError):
-            _umask = os.umask(0o022)
-            os.umask(_umask)
-    return _umask
+    try:
+        with open("/proc/self/status") as fh:
+            return int(next(ln for ln in fh if ln.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        with _umask_lock:  # elsewhere the only way to read it is to set it and restore it
+            mask = os.umask(0o022)
+            os.umask(mask)
+        return mask
+
+
+_umask_lock = threading.Lock()
 
 
 def temporary_name_prefix(target: Path) -> str:

@@ -33,7 +33,7 @@ __all__ = ["SOLUTION_TAG", "build", "lesson_sources", "notebook_for", "main"]
 
 def lesson_sources() -> list[Path]:
     """Every lesson source, in course order."""
-    return sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+    return sorted(LESSONS.glob("[0-9][0-9]*_*.py"))
 
 
 def notebook_for(source: Path) -> Path:

@@ -10,6 +10,11 @@ Use the ``lab`` fixture::
 
 Notebooks are copied to a temporary folder first, so the browser never saves
 outputs into the repository, and their parameters cell is set to the smoke profile.
+
+What the learner sees is checked too: ``lab.screenshot_outputs("02-run-all")`` saves
+every widget and figure under ``tests/browser/screenshots/`` (ignored by git) for
+review, and ``lab.assert_clean()`` fails on any stderr output, error output or
+widget error element in the page.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+# Error outputs, ipywidgets' "Error displaying widget" box, the course widgets' error lines.
+WIDGET_ERRORS = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error'], "
+                 ".jupyter-widgets-error-widget, .tlw-lf-error, .tlw-oov-error")
+# Outputs a learner looks at: widgets, images (figures) and HTML holding a chart.
+SHOWN = (".jp-OutputArea-output.lm-Panel, "  # a widget view (ipywidgets or anywidget)
+         ".jp-OutputArea-output[data-mime-type^='image/'], "
+         ".jp-OutputArea-output[data-mime-type='text/html']:has(figure, img, table)")
 CHROMIUM = os.environ.get("TLWIDGETS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -48,8 +62,13 @@ class LabServer:
         self.token = secrets.token_hex(16)
         self.root = root
         self.url = f"http://127.0.0.1:{self.port}"
+        import matplotlib
+
+        # The fresh HOME would make matplotlib rebuild its font cache in the first kernel,
+        # which prints to stderr; share this user's cache (Binder's postBuild builds it).
         env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
-                   JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+                   MPLCONFIGDIR=os.environ.get("MPLCONFIGDIR", matplotlib.get_cachedir()))
         cmd = [
             sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
             f"--port={self.port}", f"--IdentityProvider.token={self.token}",
@@ -63,6 +82,10 @@ class LabServer:
         (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {
             "@jupyterlab/apputils-extension:announcements": True,
         }}))
+        # Render every cell, not only those in view, so the DOM checks see the whole page.
+        tracker = home / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)
+        (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         self.log = (home / "lab.log").open("w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
@@ -193,6 +216,43 @@ class Lab:
         tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
         assert not tracebacks, f"A cell failed in the browser:\n{tracebacks[0][:2000]}"
 
+    def assert_clean(self) -> None:
+        """No stderr output (log lines, warnings), no error output, no widget error shown."""
+        stderr = self.page.locator(STDERR).all_inner_texts()
+        assert not stderr, "stderr shown in the notebook:\n" + "\n---\n".join(
+            t[:600] for t in stderr[:3])
+        errors = self.page.locator(WIDGET_ERRORS)
+        assert not errors.count(), "error shown in the notebook:\n" + "\n---\n".join(
+            t[:600] for t in errors.all_inner_texts()[:3])
+        broken = self.page.get_by_text("Error displaying widget")
+        assert not broken.count(), "a widget failed to render"
+
+    def screenshot_outputs(self, name: str, *, selector: str = SHOWN) -> list[Path]:
+        """Save a PNG of every widget and figure shown (``selector``) for review:
+        ``tests/browser/screenshots/<name>-<n>.png``; returns the paths."""
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for old in SCREENSHOTS.glob(f"{name}-*.png"):
+            old.unlink()
+        shots = self.page.locator(selector)
+        paths = []
+        for i in range(shots.count()):
+            shot = shots.nth(i)
+            if not shot.is_visible():
+                continue
+            shot.scroll_into_view_if_needed()
+            path = SCREENSHOTS / f"{name}-{i + 1:02d}.png"
+            shot.screenshot(path=str(path), animations="disabled")
+            paths.append(path)
+        return paths
+
+    def screenshot(self, locator, name: str) -> Path:
+        """Save a PNG of one element (e.g. a widget after an interaction) for review."""
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        locator.scroll_into_view_if_needed()
+        locator.screenshot(path=str(path), animations="disabled")
+        return path
+
     def eval(self, code: str, *, timeout: float = 120) -> str:
         """Append a cell running ``print(<code>)``, execute it, return its printed text.
 
@@ -215,7 +275,8 @@ class Lab:
 
 @pytest.fixture
 def lab(lab_server, _browser):
-    context = _browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Tall enough that a whole widget fits in one screenshot (the notebook scrolls inside).
+    context = _browser.new_context(viewport={"width": 1400, "height": 2000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield Lab(page, lab_server)

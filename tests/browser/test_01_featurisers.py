@@ -38,6 +38,8 @@ def test_featuriser_explorer_round_trip(lab):
     assert widget.locator(".tlw-fx-layer select").count() == 1
     assert "test accuracy" in widget.locator(".tlw-fx-accuracy").inner_text()
     assert widget.locator(".tlw-fx-figure").first.get_attribute("src").startswith("blob:")
+    assert lab.screenshot_outputs("01-run-all")
+    lab.assert_clean()
     before = int(lab.eval("explorer.updates"))
 
     # Pick another classifier in the browser: the kernel refits and the view updates.
@@ -55,3 +57,17 @@ def test_featuriser_explorer_round_trip(lab):
         timeout=60_000)
     assert lab.eval("explorer.per_class") == "3"
     assert lab.eval("explorer.n_train") == "6"
+
+    # A shallower cut: the description follows the choice.
+    layer_select = widget.locator(".tlw-fx-layer select")
+    first = layer_select.locator("option").first.inner_text()
+    layer_select.select_option(label=first)
+    page.wait_for_function(
+        "(l) => document.querySelector('.tlw-fx-summary').innerText.includes('cut at ' + l)",
+        arg=first, timeout=60_000)
+    lab.wait_idle()
+    page.wait_for_function(
+        "() => !document.querySelector('.tlw-featuriser-explorer').innerText.includes('...')",
+        timeout=60_000)  # the busy line is gone: the figure is the new one too
+    lab.screenshot(widget, "01-after-shallow-cut")
+    lab.assert_clean()

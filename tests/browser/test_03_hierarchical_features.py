@@ -33,6 +33,8 @@ def test_layer_slider_redraws_the_grid(lab):
     page = lab.page
     grid = page.locator("img.tlw-fe-grid").first
     grid.wait_for()
+    assert lab.screenshot_outputs("03-explorer-run-all")
+    lab.assert_clean()
     before_src = grid.get_attribute("src")
     index0, updates0, digest0 = lab.eval(STATE).split()
     assert index0 == "0"
@@ -56,3 +58,20 @@ def test_layer_slider_redraws_the_grid(lab):
     assert digest1 != digest0, "the kernel drew the same grid for a different layer"
     info = page.locator(".tlw-fe-info").first.inner_text()
     assert f"{int(index1) + 1}/" in info and "receptive field" in info
+    explorer = page.locator(".tlw-feature-explorer").first
+    lab.screenshot(explorer, "03-explorer-after-slider")
+    height = explorer.bounding_box()["height"]
+
+    # Filters: seconds of work, a busy line, then the result in the same box; back to the
+    # maps, the filters' timing is gone.
+    explorer.locator(".widget-toggle-buttons button", has_text="Filters").click()
+    page.locator(".tlw-fe-status", has_text="steps in").wait_for(timeout=180_000)
+    lab.wait_idle()
+    lab.screenshot(explorer, "03-explorer-filters")
+    assert abs(explorer.bounding_box()["height"] - height) < 40, "the widget jumped in size"
+    explorer.locator(".widget-toggle-buttons button", has_text="Activation maps").click()
+    page.wait_for_function(
+        "() => !document.querySelector('.tlw-fe-status').innerText.includes('steps in')",
+        timeout=60_000)
+    assert abs(explorer.bounding_box()["height"] - height) < 40, "the widget jumped in size"
+    lab.assert_clean()

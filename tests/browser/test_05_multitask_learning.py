@@ -36,6 +36,8 @@ def test_multitask_widget_round_trip(lab, lab_server):
     widget = page.locator(".tlw-multitask")
     widget.wait_for()
     assert page.locator(".tlw-mt-head").count() == 2
+    assert lab.screenshot_outputs("05-widget-run-all")
+    lab.assert_clean()
 
     # Ticking the next-word task reaches the kernel and adds a head to the diagram.
     page.locator(".tlw-mt-task-lm input[type=checkbox]").check()
@@ -47,7 +49,9 @@ def test_multitask_widget_round_trip(lab, lab_server):
     # Train: the kernel trains, the monitor draws each task's loss, scores appear.
     page.locator(".tlw-mt-train button, button.tlw-mt-train").first.click()
     page.locator(".tlw-mt-status", has_text="done: run 1").wait_for(timeout=240_000)
-    assert page.locator(".tlw-mt-monitor polyline").count() == 2
+    assert page.locator(".tlw-mt-monitor figure.tlw-mt-chart img").count() == 1
     assert page.locator(".tlw-mt-score").count() >= 2
     assert lab.eval("mt_widget.runs") == "1"
     assert float(lab.eval("mt_widget.scores['pos_accuracy']")) > 0
+    lab.screenshot(widget, "05-widget-after-train")
+    lab.assert_clean()

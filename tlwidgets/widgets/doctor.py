@@ -7,11 +7,29 @@ import html
 import ipywidgets as widgets
 import traitlets
 
+from tlwidgets.assets import AssetStatus, UnknownAssetError, get_asset
 from tlwidgets.doctor import Report, diagnose
 
 _COLOURS = {"present": "#1a7f37", "package": "#1a7f37", "standin": "#9a6700", "missing": "#cf222e"}
 _LABELS = {"present": "present", "package": "present (package)", "standin": "stand-in",
            "missing": "missing"}
+_SOURCES = {"data": "the course data folder (TLWIDGETS_DATA)", "cache": "your download cache",
+            "package": "an installed Python package", "download": "downloaded just now"}
+GPU_HINT = ('To use an NVIDIA GPU: on a machine with its driver installed, run '
+            '<code>pip install -e ".[gpu]"</code> in the course folder (TensorFlow with CUDA), '
+            'then restart the kernel and press "Check again".')
+
+
+def source_words(row: AssetStatus) -> str:
+    """Where an asset was found, in words (a stand-in by its title, not its id)."""
+    detail = row.detail or ""
+    if detail.startswith("stand-in "):
+        standin = detail[len("stand-in "):]
+        try:
+            return f"a smaller stand-in: {get_asset(standin).title}"
+        except UnknownAssetError:
+            return f"a smaller stand-in: {standin}"
+    return _SOURCES.get(detail, detail)
 
 
 class DoctorWidget(widgets.VBox):
@@ -55,6 +73,8 @@ class DoctorWidget(widgets.VBox):
             verdict, colour = "Not ready: see the fixes below.", "#cf222e"
         gpu = ("<b>runs on the GPU</b>" if d.has_gpu
                else "runs on the CPU (no GPU found: every notebook still works, more slowly)")
+        hint = "" if d.has_gpu else (
+            f"<div class='tlw-doctor-gpu-hint' style='color:#555'>{GPU_HINT}</div>")
         mem = f"{d.ram_available_bytes / 2**30:.1f} GiB free"
         if d.ram_limit_bytes:
             mem += f", limit {d.ram_limit_bytes / 2**30:.1f} GiB"
@@ -62,6 +82,7 @@ class DoctorWidget(widgets.VBox):
         parts = [
             f"<div class='tlw-doctor-verdict' style='font-size:1.2em;color:{colour}'>{verdict}</div>",
             f"<div class='tlw-doctor-device'>Device: {html.escape(d.summary)}: this kernel {gpu}.</div>",
+            hint,
             f"<div>Memory: {mem}. Python {d.python}.</div>",
             f"<div style='color:#666;font-size:0.9em'>{html.escape(versions)}</div>",
             f"<div class='tlw-doctor-checks' style='color:#666;font-size:0.9em'>checks run: {self.checks}</div>",
@@ -79,13 +100,14 @@ class DoctorWidget(widgets.VBox):
         rows = []
         for row in r.assets:
             colour = _COLOURS[row.state]
-            detail = html.escape(row.detail or "")
-            fix = f"<code>{html.escape(row.fix)}</code>" if row.fix else ""
+            detail = html.escape(source_words(row))
+            fix = f"<code style='white-space:nowrap'>{html.escape(row.fix)}</code>" if row.fix else ""
             rows.append(
                 f"<tr data-asset='{row.asset.id}' data-state='{row.state}'>"
                 f"<td>{html.escape(row.asset.title)}</td>"
-                f"<td style='color:{colour}'>{_LABELS[row.state]}</td>"
+                f"<td style='color:{colour};white-space:nowrap'>{_LABELS[row.state]}</td>"
                 f"<td>{detail}</td><td>{fix}</td></tr>"
             )
-        return ("<table class='tlw-doctor-assets'><thead><tr><th>Asset</th><th>State</th>"
-                "<th>Source</th><th>Fix</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+        return ("<table class='tlw-doctor-assets'><thead><tr><th>Model or data set</th>"
+                "<th>Status</th><th>Found in</th><th>To get the real one</th></tr></thead><tbody>"
+                + "".join(rows) + "</tbody></table>")

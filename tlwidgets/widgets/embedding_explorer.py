@@ -6,33 +6,23 @@ import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
-import numpy as np
 import traitlets
 
 from tlwidgets import embeddings as E
+from tlwidgets.widgets.charts import PALETTE, Chart, Panel, Points
 
-_SPACE_COLOURS = {"general": "#0969da", "domain": "#cf222e"}
+_SPACE_COLOURS = {"general": PALETTE[0], "domain": PALETTE[3]}
+_SPACE_TITLES = {"general": "general (pretrained)", "domain": "domain-adapted"}
 
 
-def scatter_svg(points: Sequence[tuple[str, float, float, str]], *, width: int = 460,
-                height: int = 320) -> str:
-    """Labelled points ``(label, x, y, colour)`` as an SVG."""
-    if not points:
-        return ""
-    xs, ys = np.array([p[1] for p in points]), np.array([p[2] for p in points])
-
-    def scale(v, lo_px, hi_px):
-        span = (v.max() - v.min()) or 1.0
-        return lo_px + (v - v.min()) / span * (hi_px - lo_px)
-
-    px, py = scale(xs, 15, width - 100), scale(ys, height - 15, 15)
-    marks = "".join(
-        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='4' fill='{colour}'/>"
-        f"<text x='{x + 6:.1f}' y='{y + 4:.1f}' font-size='12' fill='{colour}'>"
-        f"{html.escape(label)}</text>"
-        for (label, _, _, colour), x, y in zip(points, px, py, strict=True))
-    return (f"<svg class='tlw-emb-map' width='{width}' height='{height}' "
-            f"style='border:1px solid #ddd;background:#fff'>{marks}</svg>")
+def word_map(maps: dict[str, list[tuple[str, float, float]]], *, width: int = 1000) -> Chart:
+    """One panel per vector space: the words at their 2D (PCA) coordinates."""
+    panels = [Panel(f"{_SPACE_TITLES.get(name, name)} space", hide_ticks=True,
+                    xlabel="1st principal component", ylabel="2nd principal component",
+                    points=[Points([p[1] for p in pts], [p[2] for p in pts], [p[0] for p in pts],
+                                   colour=_SPACE_COLOURS.get(name, PALETTE[0]))])
+              for name, pts in maps.items()]
+    return Chart(panels, width=width, panel_height=340, css_class="tlw-emb-map")
 
 
 def _neighbour_table(title: str, rows: list[tuple[str, float]] | str, css: str) -> str:
@@ -41,7 +31,8 @@ def _neighbour_table(title: str, rows: list[tuple[str, float]] | str, css: str) 
     else:
         body = "".join(f"<tr><td>{html.escape(w)}</td><td>{s:.2f}</td></tr>" for w, s in rows)
     return (f"<table class='{css}' style='display:inline-block;vertical-align:top;"
-            f"margin-right:2em'><caption><b>{html.escape(title)}</b></caption>{body}</table>")
+            f"margin-right:2em;min-width:220px'><caption style='white-space:nowrap;"
+            f"text-align:left'><b>{html.escape(title)}</b></caption>{body}</table>")
 
 
 class EmbeddingExplorer(widgets.VBox):
@@ -124,8 +115,7 @@ class EmbeddingExplorer(widgets.VBox):
                 found[name] = E.nearest(kv, word, self.topn)
             except KeyError as exc:
                 found[name] = exc.args[0]
-            title = "general (pretrained)" if name == "general" else "domain-adapted"
-            tables.append(_neighbour_table(title, found[name], f"tlw-emb-{name}"))
+            tables.append(_neighbour_table(_SPACE_TITLES[name], found[name], f"tlw-emb-{name}"))
         self.neighbours_general = [w for w, _ in found["general"]] if isinstance(
             found["general"], list) else []
         self.neighbours_domain = [w for w, _ in found.get("domain", [])] if isinstance(
@@ -154,17 +144,15 @@ class EmbeddingExplorer(widgets.VBox):
     def project(self, words: str | Sequence[str]) -> None:
         if isinstance(words, str):
             words = [w.strip() for w in words.split(",") if w.strip()]
-        maps, projected, skipped = [], [], []
+        maps, projected, skipped = {}, [], []
         for name, kv in self._spaces():
             known = [w for w in words if w in kv.key_to_index or E._has_subwords(kv)]
             skipped += [f"{w} ({name})" for w in words if w not in known]
             if len(known) >= 2:
                 xy = E.project_2d(kv, known)
-                points = [(w, float(x), float(y), _SPACE_COLOURS[name])
-                          for w, (x, y) in zip(known, xy, strict=True)]
-                projected += [[name, w, x, y] for w, x, y, _ in points]
-                maps.append(f"<div style='display:inline-block;margin-right:1em'>"
-                            f"<div>{name}</div>{scatter_svg(points, width=380)}</div>")
+                points = [(w, float(x), float(y)) for w, (x, y) in zip(known, xy, strict=True)]
+                projected += [[name, w, x, y] for w, x, y in points]
+                maps[name] = points
         self.projected = projected
-        self._map.value = "".join(maps)
+        self._map.value = word_map(maps).html(alt="2D map of the chosen words") if maps else ""
         self._say(f"Not in the vocabulary, so not shown: {', '.join(skipped)}." if skipped else "")

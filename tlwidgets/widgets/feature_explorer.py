@@ -95,9 +95,12 @@ class FeatureExplorer(widgets.VBox):
         self.filter_model = getattr(filter_model, "model", filter_model) or keras_model
         self._filters: dict[str, np.ndarray] = {}
         self._cams: dict[str, GradCAM] = {}
+        self._last_work = ""
 
         n = len(self.acts.layers)
-        self._image = widgets.Dropdown(options=list(self.images), description="Image")
+        self._image = widgets.Dropdown(options=list(self.images), description="Image",
+                                       layout=widgets.Layout(width="max-content",
+                                                             min_width="260px"))
         self._upload = widgets.FileUpload(accept="image/*", multiple=False,
                                           description="Your image")
         self._slider = widgets.IntSlider(0, 0, n - 1, description="Layer", readout=False,
@@ -105,11 +108,15 @@ class FeatureExplorer(widgets.VBox):
                                          layout=widgets.Layout(width="420px"))
         self._slider.add_class("tlw-fe-layer")
         self._mode = widgets.ToggleButtons(options=list(MODES), value="Activation maps")
-        self._grid = widgets.Image(format="png")
+        # One box for every mode (maps, filters, Grad-CAM), so the page does not jump;
+        # wide images (a row of filters) shrink to fit it, none is blown up.
+        self._grid = widgets.Image(format="png", layout=widgets.Layout(
+            width="960px", max_width="100%", height=f"{max(4 * tile, 240)}px",
+            object_fit="scale-down", object_position="left top"))
         self._grid.add_class("tlw-fe-grid")
-        self._info = widgets.HTML()
+        self._info = widgets.HTML(layout=widgets.Layout(min_height="42px"))
         self._info.add_class("tlw-fe-info")
-        self._status = widgets.HTML()
+        self._status = widgets.HTML(layout=widgets.Layout(min_height="22px"))
         self._status.add_class("tlw-fe-status")
 
         traitlets.link((self._slider, "value"), (self, "layer_index"))
@@ -142,6 +149,8 @@ class FeatureExplorer(widgets.VBox):
             self.message = f"No image named {change['new']!r}."
             return
         if hasattr(self, "_grid"):  # not while the parent class sets up
+            if change["name"] == "mode" or change["name"] == "image_name":
+                self._say("")  # a status about the previous mode or image is stale now
             self.refresh()
 
     def _on_upload(self, change):
@@ -154,8 +163,13 @@ class FeatureExplorer(widgets.VBox):
         try:
             self.add_image(f"upload: {name}", read_image_bytes(bytes(content)))
         except ValueError as exc:
-            self.message = str(exc)
-            self._status.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self._say(str(exc), error=True)
+
+    def _say(self, text: str, *, error: bool = False, busy: bool = False) -> None:
+        """One status line: errors in red, work in progress in grey, notices plain."""
+        self.message = text
+        style = "color:#cf222e" if error else "color:#666" if busy else ""
+        self._status.value = (f"<span style='{style}'>{html.escape(text)}</span>" if text else "")
 
     def add_image(self, name: str, image: np.ndarray) -> None:
         """Add an image (any size, grey/RGB/RGBA) to the menu and show it."""
@@ -164,8 +178,7 @@ class FeatureExplorer(widgets.VBox):
         self._image.options = list(self.images)
         self._image.value = name
         if notice:
-            self.message = notice
-            self._status.value = html.escape(notice)
+            self._say(notice)
 
     @property
     def layer(self) -> str:
@@ -176,6 +189,11 @@ class FeatureExplorer(widgets.VBox):
         """Recompute and redraw for the current image, layer and mode."""
         t0 = time.perf_counter()
         image = self.images[self.image_name]
+        slow = {"filters": self.layer not in self._filters,
+                "gradcam": self.classifier is not None}.get(self.mode, False)
+        if slow:  # seconds of work: say so before starting (the message reaches the page now)
+            self._say({"filters": "Optimising images for this layer's channels…",
+                       "gradcam": "Computing Grad-CAM for this layer…"}[self.mode], busy=True)
         try:
             if self.mode == "filters":
                 grid, detail = self._filters_grid()
@@ -184,9 +202,10 @@ class FeatureExplorer(widgets.VBox):
             else:
                 grid, detail = self._maps_grid(image)
         except ValueError as exc:  # explained to the learner, never a stuck widget
-            self.message = str(exc)
-            self._status.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self._say(str(exc), error=True)
             return
+        if slow:
+            self._say(self._last_work)
         t1 = time.perf_counter()
         png = _png(grid)
         self._grid.value = png
@@ -208,14 +227,13 @@ class FeatureExplorer(widgets.VBox):
     def _filters_grid(self):
         path = self.layer
         if path not in self._filters:
-            self._status.value = "Optimising images for this layer's channels…"
             viz = FilterVisualizer(self.filter_model, path, value_range=self.value_range)
             start = viz.start_response()
             channels = np.argsort(-start)[: self.filter_count].tolist()
             result = viz.run(channels, steps=self.filter_steps)
             self._filters[path] = montage(result.images, ncols=min(8, len(channels)))
-            self._status.value = (f"{self.filter_steps} steps in {result.seconds:.1f} s "
-                                  f"({result.steps_per_second:.1f} steps/s)")
+            self._last_work = (f"Filters: {self.filter_steps} steps in {result.seconds:.1f} s "
+                               f"({result.steps_per_second:.1f} steps/s)")
         return self._filters[path], f"images optimised to excite {self.filter_count} channels"
 
     def _classifier_path(self, path: str) -> str:
@@ -232,7 +250,9 @@ class FeatureExplorer(widgets.VBox):
         if path not in self._cams:
             self._cams[path] = GradCAM(self.classifier, path)
         prepared, _ = prepare_image(image, self.acts.image_size)
+        t0 = time.perf_counter()
         result = self._cams[path](prepared)
+        self._last_work = f"Grad-CAM computed in {time.perf_counter() - t0:.1f} s"
         heat = result.heatmaps[0]
         grid = np.concatenate([prepared, overlay(prepared, heat)], axis=1)
         k = int(result.class_index[0])

@@ -27,10 +27,11 @@ import numpy as np
 import traitlets
 
 from tlwidgets.curves import CLASSIFIERS
-from tlwidgets.learning_curves import summarise_curves
+from tlwidgets.learning_curves import check_size, size_label, summarise_curves
+from tlwidgets.widgets.charts import readable_log_ticks
 from tlwidgets.widgets.probe_lab import ProbeLab
 
-SIZES = (5, 10, 20, 50, 0)  # 0 = all
+SIZES = (5, 10, 20, 50, None)  # None = all
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
@@ -46,7 +47,7 @@ class FeaturiserExplorer(widgets.VBox):
     backbone = traitlets.Unicode("auto/imagenet").tag(sync=True)
     layer = traitlets.Unicode("").tag(sync=True)
     classifier = traitlets.Unicode(CLASSIFIERS[0]).tag(sync=True)
-    per_class = traitlets.Int(0).tag(sync=True)  # 0 = all
+    per_class = traitlets.Int(None, allow_none=True).tag(sync=True)  # None = all
     accuracy = traitlets.Float(0.0).tag(sync=True)
     n_train = traitlets.Int(0).tag(sync=True)
     feature_dim = traitlets.Int(0).tag(sync=True)
@@ -57,13 +58,13 @@ class FeaturiserExplorer(widgets.VBox):
 
     def __init__(self, labs: Mapping[str, ProbeLab] | ProbeLab, *,
                  backbones: Sequence[str] = ("auto/imagenet", "auto/random"),
-                 sizes: Sequence[int] = SIZES, curve_repeats: int = 2, **kwargs):
+                 sizes: Sequence[int | None] = SIZES, curve_repeats: int = 2, **kwargs):
         if isinstance(labs, ProbeLab):
             labs = {"data": labs}
         if not labs:
             raise ValueError("Give at least one ProbeLab (a train/test split).")
         self.labs = dict(labs)
-        self.sizes = tuple(sizes)
+        self.sizes = tuple(check_size(s) for s in sizes)
         self.curve_repeats = curve_repeats
         self._curves: dict[tuple, list[dict]] = {}
         self._syncing = False
@@ -78,7 +79,7 @@ class FeaturiserExplorer(widgets.VBox):
         self._classifier = widgets.Dropdown(options=list(CLASSIFIERS), description="Classifier",
                                             style=style)
         self._size = widgets.ToggleButtons(
-            options=[("all" if s == 0 else str(s), s) for s in self.sizes],
+            options=[size_label(s) for s in self.sizes],
             description="Per class", style={"description_width": "90px", "button_width": "48px"})
         for w, cls in ((self._dataset, "dataset"), (self._backbone, "backbone"),
                        (self._layer, "layer"), (self._classifier, "classifier"),
@@ -98,15 +99,17 @@ class FeaturiserExplorer(widgets.VBox):
 
         self.dataset = next(iter(self.labs))
         self.backbone = backbones[0]
-        self.per_class = 0 if 0 in self.sizes else self.sizes[-1]
+        self.per_class = None if None in self.sizes else self.sizes[-1]
         self._refresh_layers()
         # Controls take the traits' values first (a link copies source to target).
         self._dataset.value, self._backbone.value = self.dataset, self.backbone
-        self._classifier.value, self._size.value = self.classifier, self.per_class
+        self._classifier.value, self._size.value = self.classifier, size_label(self.per_class)
         for w, name in ((self._dataset, "dataset"), (self._backbone, "backbone"),
-                        (self._layer, "layer"), (self._classifier, "classifier"),
-                        (self._size, "per_class")):
+                        (self._layer, "layer"), (self._classifier, "classifier")):
             widgets.link((w, "value"), (self, name))
+        by_label = {size_label(s): s for s in self.sizes}  # the buttons show "all" for None
+        widgets.link((self._size, "value"), (self, "per_class"),
+                     transform=(by_label.__getitem__, size_label))
         self.observe(self._on_change, names=["dataset", "backbone", "layer", "classifier",
                                              "per_class"])
         self.update()
@@ -151,9 +154,8 @@ class FeaturiserExplorer(widgets.VBox):
         name, weights = self._bb
         key = (self.dataset, self.backbone, self.layer, self.classifier)
         if key not in self._curves:
-            sizes = [None if s == 0 else s for s in self.sizes]
             self._curves[key] = self.lab.curve(backbone=name, weights=weights, layer=self.layer,
-                                               classifier=self.classifier, sizes=sizes,
+                                               classifier=self.classifier, sizes=self.sizes,
                                                repeats=self.curve_repeats)
         return self._curves[key]
 
@@ -161,9 +163,8 @@ class FeaturiserExplorer(widgets.VBox):
         """Refit the classifier for the current choices and redraw."""
         name, weights = self._bb
         self._busy("Training the classifier...")
-        per_class = None if self.per_class == 0 else self.per_class
         res = self.lab.evaluate(backbone=name, weights=weights, layer=self.layer,
-                                classifier=self.classifier, per_class=per_class)
+                                classifier=self.classifier, per_class=self.per_class)
         curve = self.curve()
         proj = self.lab.projection(backbone=name, weights=weights, layer=self.layer)
         f = self.lab.featuriser(name, weights)
@@ -171,7 +172,7 @@ class FeaturiserExplorer(widgets.VBox):
         self.n_train = res["n_train"]
         self.feature_dim = res["dim"]
         self.raw_dim = int(np.prod(np.asarray(self.lab.X_train).shape[1:]))
-        self.description = f.describe()
+        self.description = self._describe(f)
         self._summary.value = self._summary_html(f)
         self._figure.value = self._draw(proj, res, curve)
         self.updates += 1
@@ -181,14 +182,32 @@ class FeaturiserExplorer(widgets.VBox):
 
     # ------------------------------------------------------------------ view
 
+    def _describe(self, f) -> str:
+        """The current choice in words: network, weights, cut layer and feature count."""
+        _, weights = self._bb
+        bb = getattr(f, "backbone_", None)
+        network = bb.title.split(",")[0] if bb is not None else f.model_.name
+        trained = "ImageNet-pretrained" if weights == "imagenet" else "random (untrained)"
+        size = f" at {f.input_size_} px" if getattr(f, "input_size_", None) else ""
+        shape = ""
+        try:
+            dims = f.model_.get_layer(self.layer).output.shape[1:]
+            shape = " (" + "x".join(str(d) for d in dims) + ")"
+        except (ValueError, AttributeError):
+            pass  # a layer inside a nested model: its shape is not needed to say what it is
+        pooled = {"avg": "global average pooling", "max": "global max pooling",
+                  "flatten": "flattened"}.get(getattr(f, "pooling", "avg"), "pooled")
+        return (f"{network} with {trained} weights{size}; cut at {self.layer}{shape}, "
+                f"{pooled} -> {self.feature_dim:,} features")
+
     def _summary_html(self, f) -> str:
         shape = np.asarray(self.lab.X_train).shape[1:]
         raw = "x".join(str(s) for s in shape)
         net = f"{f.input_size_}x{f.input_size_}x3"
         seen = "" if raw == net else f" (the network sees it resized to {net})"
-        desc = html.escape(f.describe().split("\n")[0])
+        desc = html.escape(self.description)
         notices = "".join(f"<div style='color:#9a6700;font-size:0.9em'>{html.escape(n)}</div>"
-                          for n in f.describe().split("\n")[1:])
+                          for n in getattr(f, "notices_", ()))
         return (
             f"<div class='tlw-fx-accuracy' style='font-size:1.3em'>test accuracy "
             f"<b>{self.accuracy:.3f}</b> with {self.n_train} labelled images "
@@ -230,6 +249,8 @@ class FeaturiserExplorer(widgets.VBox):
         ax2.axhline(np.max(np.bincount(self.lab.y_test)) / len(self.lab.y_test), color="#999",
                     lw=0.8, ls=":", label="majority class")
         ax2.set_xscale("log")
+        ax2.set_xlim(min(xs + [1.0]) / 1.3, max(xs) * 1.3)
+        readable_log_ticks(ax2.xaxis)
         ax2.set_xlabel("labelled images per class")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0.3, 1.0)

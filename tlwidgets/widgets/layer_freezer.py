@@ -42,8 +42,11 @@ class LayerFreezer(anywidget.AnyWidget):
         freezing.layer_table(model)  # checks the model is built and has weights
         self.model = model
         self._blocks = freezing.blocks(model)
-        self._applying = False
-        super().__init__(title=model.name, train_bn=train_bn, **kwargs)
+        self._applying = True  # the traits the constructor sets are not a learner's change
+        try:
+            super().__init__(title=model.name, train_bn=train_bn, **kwargs)
+        finally:
+            self._applying = False
         self.refresh()
 
     # --- Python API (what the buttons do) -----------------------------------------------------

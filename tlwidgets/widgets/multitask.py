@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -11,38 +12,27 @@ import traitlets
 
 from tlwidgets import multitask as mt
 from tlwidgets.conll import Sentence
+from tlwidgets.widgets.charts import PALETTE, Chart, Line, Panel
 
 TASK_TITLES = {"ner": "Named entities (end task)", "pos": "Part of speech",
                "lm": "Next word (language model)"}
-COLOURS = {"ner": "#cf222e", "pos": "#0969da", "lm": "#8250df", "total": "#57606a"}
+COLOURS = {"ner": PALETTE[3], "pos": PALETTE[0], "lm": PALETTE[4], "total": PALETTE[7]}
 
 
-def line_chart(series: dict[str, list[float]], *, width: int = 420, height: int = 160,
-               title: str = "") -> str:
-    """A small SVG line chart of several series over the same x (batches)."""
-    values = [v for ys in series.values() for v in ys]
-    if not values:
-        return f"<svg width='{width}' height='{height}'></svg>"
-    top, pad = max(values) or 1.0, 30
-    longest = max(len(ys) for ys in series.values())
-    def xy(i, v):
-        x = pad + (width - pad - 10) * (i / max(longest - 1, 1))
-        return f"{x:.1f},{height - pad - (height - pad - 15) * v / top:.1f}"
-    parts = [f"<svg width='{width}' height='{height}' class='tlw-mt-chart'>",
-             f"<text x='{pad}' y='11' font-size='11'>{html.escape(title)}</text>",
-             f"<line x1='{pad}' y1='{height - pad}' x2='{width - 10}' y2='{height - pad}' "
-             "stroke='#999'/>",
-             f"<text x='2' y='20' font-size='10'>{top:.2g}</text>",
-             f"<text x='2' y='{height - pad}' font-size='10'>0</text>",
-             f"<text x='{width - 80}' y='{height - 8}' font-size='10'>batches seen</text>"]
-    for k, (name, ys) in enumerate(series.items()):
-        colour = COLOURS.get(name, "#333")
-        points = " ".join(xy(i, v) for i, v in enumerate(ys))
-        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{points}'/>")
-        parts.append(f"<text x='{pad + 8 + 70 * k}' y='{height - 8}' font-size='11' "
-                     f"fill='{colour}'>{html.escape(name)}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
+def loss_chart(history: dict[str, list[float]], tasks: Sequence[str], *, every: int = 1,
+               width: int = 1000) -> Chart:
+    """Two panels: each task's training loss, and the weight its loss gets, per logged batch."""
+    def lines(prefix: str) -> list[Line]:
+        return [Line([every * (i + 1) for i in range(len(history[prefix + t]))],
+                     history[prefix + t], label=TASK_TITLES.get(t, t), colour=COLOURS.get(t))
+                for t in tasks if history.get(prefix + t)]
+
+    return Chart([Panel("loss of each task (training batches)", lines=lines(""),
+                        xlabel="batches seen", ylabel="loss", empty="press Train"),
+                  Panel("weight each task's loss gets", lines=lines("weight:"),
+                        xlabel="batches seen", ylabel="weight", ylog=False, clip=False,
+                        empty="press Train")],
+                 width=width, panel_height=260, css_class="tlw-mt-chart")
 
 
 def diagram_html(arch: dict) -> str:
@@ -126,7 +116,8 @@ class MultiTaskWidget(widgets.VBox):
         self._weighting = widgets.ToggleButtons(
             options=[("fixed weights", "fixed"), ("learned (uncertainty)", "uncertainty")],
             value="fixed", tooltips=["Use the sliders", "Learn one weight per task "
-                                     "(Kendall et al., 2018); sliders at 0 still switch a task off"])
+                                     "(Kendall et al., 2018); sliders at 0 still switch a task off"],
+            style={"button_width": "auto"})
         self._weighting.add_class("tlw-mt-weighting")
         self._weighting.observe(self._on_controls, "value")
         self._epochs = widgets.IntSlider(value=epochs, min=1, max=20, description="epochs")
@@ -137,18 +128,20 @@ class MultiTaskWidget(widgets.VBox):
         self._status = widgets.HTML()
         self._status.add_class("tlw-mt-status")
         self._diagram = widgets.HTML()
-        self._chart = widgets.HTML()
+        self._chart = widgets.HTML(layout=widgets.Layout(min_height="280px"))
         self._chart.add_class("tlw-mt-monitor")
-        self._weights_chart = widgets.HTML()
+        self._last_draw, self.draw_ms = 0.0, 0.0
+        self._vocab_cache: dict[tuple, tuple] = {}
         self._scores = widgets.HTML()
         self._scores.add_class("tlw-mt-scores")
         controls = widgets.VBox([*rows, self._weighting, widgets.HBox([self._epochs, self._button]),
                                  self._status])
         super().__init__([widgets.HBox([controls, self._diagram]),
-                          widgets.HBox([self._chart, self._weights_chart]), self._scores])
+                          self._chart, self._scores])
         self.add_class("tlw-multitask")
         self.epochs = epochs
         self._on_controls()
+        self._draw_chart()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -170,16 +163,26 @@ class MultiTaskWidget(widgets.VBox):
             return ""
         if self.status == "Choose at least one task.":
             self.status = self._status.value = ""
-        tasks = mt.make_tasks(self.tasks, lm_words=("word",))
-        trunk = mt.build_trunk(len(mt.Vocabulary(["word"])), **{
+        # The model Train will build: the same vocabulary, output sizes and settings.
+        key = tuple(self.tasks)
+        if key not in self._vocab_cache:
+            vocab, tasks, data = mt.prepare(self.train_sents, self.tasks)
+            self._vocab_cache[key] = (vocab, tasks, len(data))
+        vocab, tasks, _ = self._vocab_cache[key]
+        trunk = mt.build_trunk(len(vocab), **{
             k: v for k, v in self.model_kwargs.items()
-            if k in ("encoder", "units", "embed_dim", "dropout")})
+            if k in ("encoder", "units", "embed_dim", "dropout", "embeddings",
+                     "train_embeddings")})
         head_units = self.model_kwargs.get("head_units", 32)
         preview = mt.MultiTaskModel(trunk, tasks, head_units=head_units,
                                     loss_weights=None, weighting="fixed")
         preview({"words": keras.ops.ones((1, 2), "int32"), "case": keras.ops.ones((1, 2), "int32")})
         arch = mt.architecture(preview)
-        return diagram_html(arch)
+        total = preview.count_params()
+        del preview, trunk
+        return diagram_html(arch) + (
+            f"<div class='tlw-mt-total' style='color:#555;font-size:0.9em'>{total:,} weights in "
+            f"all; vocabulary of {len(vocab):,} words from the training sentences</div>")
 
     def _log(self, logs: dict) -> None:
         hist = {k: list(v) for k, v in self.history.items()}
@@ -189,11 +192,15 @@ class MultiTaskWidget(widgets.VBox):
         for t, w in self.model.loss_weights_.items():
             hist.setdefault(f"weight:{t}", []).append(w)
         self.history = hist
-        self._chart.value = line_chart({t: hist[t] for t in self.tasks if t in hist},
-                                       title="loss of each task (training batches)")
-        self._weights_chart.value = line_chart(
-            {t: hist[f"weight:{t}"] for t in self.tasks if f"weight:{t}" in hist},
-            title="weight each task's loss gets")
+        # Live, but drawing takes at most a fifth of the training time.
+        if time.perf_counter() - self._last_draw >= max(0.5, 4 * self.draw_ms / 1000):
+            self._draw_chart()
+
+    def _draw_chart(self) -> None:
+        t0 = self._last_draw = time.perf_counter()
+        self._chart.value = loss_chart(self.history, self.tasks, every=self.log_every).html(
+            alt="loss and loss weight of each task")
+        self.draw_ms = 1000 * (time.perf_counter() - t0)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -209,6 +216,8 @@ class MultiTaskWidget(widgets.VBox):
             self._status.value = f"<span style='color:#cf222e'>{html.escape(self.status)}</span>"
             return {}
         self.history, self.scores = {}, {}
+        self._scores.value = ""
+        self._draw_chart()
         self._button.disabled = True
         self.status = f"training on {len(data)} sentences for {self.epochs} epoch(s)..."
         self._status.value = html.escape(self.status)
@@ -219,6 +228,7 @@ class MultiTaskWidget(widgets.VBox):
             self.scores = mt.evaluate(self.model, test)
         finally:
             self._button.disabled = False
+            self._draw_chart()  # the last batches too
         self.runs += 1
         self.status = f"done: run {self.runs}"
         self._status.value = html.escape(self.status)

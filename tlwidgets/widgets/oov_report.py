@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,40 +10,23 @@ import ipywidgets as widgets
 import traitlets
 
 from tlwidgets.oov import OOVReport, Text, oov_report
+from tlwidgets.widgets.charts import Chart, Line, Panel, colour
 
-_COLOURS = ["#cf222e", "#0969da", "#1a7f37", "#9a6700"]
 
-
-def coverage_chart(reports: Sequence[OOVReport], *, width: int = 460, height: int = 230) -> str:
-    """SVG: token coverage against the vocabulary limit (log scale), one line per report."""
-    xs = sorted({x for r in reports for x in r.coverage_by_limit})
-    if not xs:
+def coverage_chart(reports: Sequence[OOVReport], *, width: int = 760, height: int = 320) -> str:
+    """HTML figure: share of tokens covered against the vocabulary limit (log x), one line
+    per report."""
+    if not any(r.coverage_by_limit for r in reports):
         return ""
-    lo, hi = math.log10(xs[0]), math.log10(xs[-1])
-    span = (hi - lo) or 1.0
-    left, right, top, bottom = 45, width - 10, 10, height - 35
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return left + (math.log10(x) - lo) / span * (right - left), bottom - y * (bottom - top)
-
-    parts = [f"<line x1='{left}' y1='{bottom}' x2='{right}' y2='{bottom}' stroke='#888'/>",
-             f"<line x1='{left}' y1='{top}' x2='{left}' y2='{bottom}' stroke='#888'/>"]
-    for tick in (0.0, 0.5, 1.0):
-        parts.append(f"<text x='5' y='{px(xs[0], tick)[1] + 4:.1f}' font-size='10'>{tick:.0%}</text>")
-    for x in xs:
-        a = px(x, 0)[0]
-        label = f"{x / 1000:g}k" if x >= 1000 else f"{x:g}"
-        parts.append(f"<text x='{a - 8:.1f}' y='{bottom + 12}' font-size='9'>{label}</text>")
-    for i, r in enumerate(reports):
-        colour = _COLOURS[i % len(_COLOURS)]
-        pts = " ".join("{:.1f},{:.1f}".format(*px(x, y)) for x, y in r.coverage_by_limit.items())
-        parts.append(f"<polyline points='{pts}' fill='none' stroke='{colour}' stroke-width='2'/>")
-        parts.append(f"<text x='{left + 10}' y='{bottom - 8 - 14 * i}' font-size='11' "
-                     f"fill='{colour}'>{html.escape(r.name)}</text>")
-    parts.append(f"<text x='{left + 60}' y='{height - 5}' font-size='11'>"
-                 "words loaded (vocabulary limit, log scale) -> share of tokens covered</text>")
-    return (f"<svg class='tlw-oov-chart' width='{width}' height='{height}' "
-            f"style='border:1px solid #ddd;background:#fff'>{''.join(parts)}</svg>")
+    lines = [Line(list(r.coverage_by_limit), list(r.coverage_by_limit.values()), label=r.name,
+                  colour=colour(i), marker="o", width=2)
+             for i, r in enumerate(reports) if r.coverage_by_limit]
+    panel = Panel("How much of each corpus the first N words of the vocabulary cover",
+                  lines=lines, xlog=True, ylog=False, percent=True, ylim=(0, 1.02), clip=False,
+                  xlabel="words loaded (vocabulary limit, log scale)",
+                  ylabel="share of tokens covered")
+    return Chart([panel], width=width, panel_height=height, css_class="tlw-oov-chart").html(
+        alt="token coverage against the vocabulary limit")
 
 
 def report_table(reports: Sequence[OOVReport]) -> str:
@@ -89,6 +71,7 @@ class OOVReportWidget(widgets.VBox):
         self.vectors = vectors
         self.corpora = dict(corpora)
         self.report: OOVReport | None = None
+        self._reference_corpus = reference
         self.reference = (oov_report(reference, vectors, name=reference_name)
                           if reference is not None else None)
         self._choice = widgets.Dropdown(
@@ -107,9 +90,17 @@ class OOVReportWidget(widgets.VBox):
         self._out = widgets.HTML()
         self._out.add_class("tlw-oov-output")
         self._button.on_click(lambda _: self.run())
+        self._choice.observe(self._show_inputs, "value")
         super().__init__([self._choice, self._path, self._text, self._button, self._out], **kwargs)
         self.add_class("tlw-oov")
+        self._show_inputs()
         self.run()
+
+    def _show_inputs(self, _change=None) -> None:
+        """The Path box only for a file or folder, the Text box only for pasted text."""
+        choice = self._choice.value
+        self._path.layout.display = None if choice == "a file or folder" else "none"
+        self._text.layout.display = None if choice == "pasted text" else "none"
 
     def _corpus(self):
         choice = self._choice.value
@@ -138,6 +129,9 @@ class OOVReportWidget(widgets.VBox):
         self.unk_share = report.unk_share
         self.content_lost = report.content_lost
         self.top_oov = [[w, c] for w, c in report.top_oov]
-        shown = [report] + ([self.reference] if self.reference is not None else [])
+        is_reference = self.reference is None or report.name == self.reference.name or (
+            self._choice.value in self.corpora
+            and self.corpora[self._choice.value] is self._reference_corpus)
+        shown = [report] if is_reference else [report, self.reference]
         self._out.value = report_table(shown) + coverage_chart(shown)
         return report
