@@ -162,3 +162,21 @@ def test_export_is_one_keras_file_that_reproduces_the_predictions(tmp_path, shar
     assert "safe_mode" in snippet and path.name in snippet
     with pytest.raises(ActiveLearningError, match=".keras"):
         export_classifier(featuriser, learner, tmp_path / "model.h5")
+
+
+def test_strategy_can_change_and_the_pool_can_grow(digits):
+    X, y, _, _ = digits
+    learner = ActiveLearner(X[:300], list(range(10)), strategy="random", seed=0)
+    first = learner.query(40)
+    learner.teach(first, y[first])
+    learner.fit()
+    learner.strategy = "margin"
+    assert learner.strategy == "margin" and len(learner.query(5)) == 5
+    with pytest.raises(ActiveLearningError, match="Unknown strategy"):
+        learner.strategy = "clever"
+    assert learner.strategy == "margin"
+    new = learner.extend(X[300:350], items=[f"up{i}" for i in range(50)])
+    assert list(new) == list(range(300, 350)) and len(learner.X) == 350
+    assert {p: learner.labels[p] for p in first} == dict(zip(first.tolist(), y[first].tolist()))
+    np.testing.assert_allclose(learner.X.mean(0), 0, atol=1e-4)
+    assert learner.items[-1] == "up49" and learner.model is not None

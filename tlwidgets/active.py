@@ -151,8 +151,10 @@ def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     seed = int(rng.integers(2**31 - 1))
     if len(X) > 20000:
         km = MiniBatchKMeans(n_clusters=k, n_init=1, random_state=seed, batch_size=4096)
-    else:
-        km = KMeans(n_clusters=k, n_init=3 if k <= 50 else 1, max_iter=50, random_state=seed)
+    elif k <= 50:
+        km = KMeans(n_clusters=k, n_init=3, max_iter=50, random_state=seed)
+    else:  # many clusters: k-means++ seeding would cost more than the clustering itself
+        km = KMeans(n_clusters=k, init="random", n_init=1, max_iter=50, random_state=seed)
     return km.fit_predict(X)
 
 
@@ -296,7 +298,6 @@ class ActiveLearner:
             raise ActiveLearningError(f"{len(self.items)} items named for {len(self.X)} "
                                       "feature rows; give one name per row.")
         self.strategy = strategy
-        self._pick = _strategy(strategy)
         self.make_model = make_model or (lambda: default_model(seed))
         self.rng = np.random.default_rng(seed)
         self.labels: dict[int, int] = {}  # pool position -> class index
@@ -304,6 +305,31 @@ class ActiveLearner:
         self._Z: np.ndarray | None = None
 
     # -- state
+    @property
+    def strategy(self) -> str | Strategy:
+        """The strategy's name (or callable); set it to switch strategies between rounds."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, value: str | Strategy) -> None:
+        self._pick = _strategy(value)
+        self._strategy = value
+
+    def extend(self, features, items: Sequence[Hashable] | None = None) -> np.ndarray:
+        """Add items to the pool (new uploads); return their positions. Labels are kept;
+        the standardisation is recomputed on the grown pool and the model refit."""
+        raw = np.vstack([self.X * self.std_ + self.mean_, np.asarray(features, np.float32)])
+        new = np.arange(len(self.X), len(raw))
+        names = list(range(len(self.X), len(raw))) if items is None else list(items)
+        if len(names) != len(new):
+            raise ActiveLearningError(f"{len(names)} items named for {len(new)} feature rows.")
+        self.X, self.mean_, self.std_ = _standardise(raw)
+        self.items += names
+        self._Z = None
+        if self.model is not None:
+            self.fit()
+        return new
+
     @property
     def labelled(self) -> np.ndarray:
         return np.fromiter(self.labels, dtype=int, count=len(self.labels))
