@@ -205,3 +205,14 @@ def test_upload_without_featuriser_and_unknown_class(course):
     assert "no featuriser" in w.error
     w.choices = ["horse"] + [""] * 5
     assert "Unknown class 'horse'" in w.error and w.n_labelled == 0
+
+
+def test_non_string_classes_are_shown_as_text_and_taught_as_given(course):
+    files, truth, X, held = course
+    y = [0 if t == "cat" else 1 for t in truth]
+    learner = ActiveLearner(X, [0, 1], strategy="random", seed=0)
+    w = Labeller(learner, files, true_labels=y, held_out=(held[0], y), batch_size=4)
+    assert w.classes == ["0", "1"]
+    w.label_for_me()
+    assert w.error == "" and w.n_labelled == 4
+    assert all(w.learner.labels[p] == y[p] for p in w.learner.labels)

@@ -420,9 +420,11 @@ class Labeller(anywidget.AnyWidget):
                     extra_p.append(q)
                     extra_l.append(lab)
         try:
-            self.learner.teach(positions + extra_p, choices + extra_l)
-        except ActiveLearningError as exc:
-            self._say(error=str(exc))
+            # the buttons show str(class); the learner keeps its own class objects
+            by_name = {str(c): c for c in self.learner.classes}
+            self.learner.teach(positions + extra_p, [by_name[c] for c in choices + extra_l])
+        except (ActiveLearningError, KeyError) as exc:
+            self._say(error=f"Could not record the labels: {exc}")
             return
         if self.save_path:
             self.learner.to_csv(self.save_path)
@@ -437,7 +439,7 @@ class Labeller(anywidget.AnyWidget):
             model = self.learner.fit()
             self._sync_counts()
             if model is None:
-                only = sorted({self.learner.classes[c] for c in self.learner.labels.values()})
+                only = sorted({str(self.learner.classes[c]) for c in self.learner.labels.values()})
                 note += (f" All labels so far are {only[0]!r}: the model needs at least one "
                          "image of another class; keep labelling." if only else "")
             elif self._held_out is not None:
