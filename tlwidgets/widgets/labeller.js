@@ -10,7 +10,7 @@ function el(tag, cls, text) {
 }
 
 function chart(history) {
-  const W = 220, H = 90, P = 22;
+  const W = 230, H = 90, P = 30;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("class", "tlw-lb-chart");
