@@ -140,9 +140,11 @@ def test_folder_with_class_subfolders_and_duplicates(course, tmp_path):
         for f in group:
             shutil.copy(f, tmp_path / cls / f.name)
     shutil.copy(files[0], tmp_path / "cat" / "copy_of_first.jpg")
+    (tmp_path / "dog" / "broken.jpg").write_bytes(b"not a jpeg")
     w = Labeller.from_folder(tmp_path, ColourFeaturiser(), batch_size=2, strategy=first_free)
     assert w.classes == ["cat", "dog"] and w.n_pool == 11 and w.can_demo
     assert "1 duplicate image(s)" in w.status and w.error == ""
+    assert "Skipped 1 file(s) that do not decode as images: broken.jpg" in w.status
     copy = w.learner.items.index(str(tmp_path / "cat" / "copy_of_first.jpg"))
     assert w._twins == {0: [copy], copy: [0]} and [b["position"] for b in w.batch] == [0, 1]
     assert w.batch[0]["twins"] == 1

@@ -58,6 +58,7 @@ function chart(history) {
 function render({ model, el: root }) {
   root.classList.add("tlw-labeller");
   root.tabIndex = 0;
+  root.dataset.lmSuppressShortcuts = "true"; // keys 1..9 label here, not JupyterLab commands
 
   function set(name, value) {
     model.set(name, value);

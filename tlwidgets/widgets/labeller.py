@@ -82,6 +82,17 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _decodes(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return True
+    except Exception:  # PIL raises many kinds for a broken file
+        return False
+
+
 class Labeller(anywidget.AnyWidget):
     """Thumbnails of the batch to label, per-class buttons, refit, accuracy chart."""
 
@@ -192,11 +203,27 @@ class Labeller(anywidget.AnyWidget):
             return cls(None, classes=classes, message=f"{folder}: {found}. Active learning "
                        "needs two or more classes: add a sub-folder per class, or pass "
                        "classes=[...] for loose files.", **kwargs)
-        features = featuriser.transform([str(f) for f in files])
-        learner = ActiveLearner(features, list(classes), items=[str(f) for f in files],
-                                strategy=strategy, seed=seed)
-        return cls(learner, files, true_labels=truth, held_out=held_out,
-                   featuriser=featuriser, **kwargs)
+        readable = [_decodes(f) for f in files]
+        bad = [f.name for f, ok in zip(files, readable, strict=True) if not ok]
+        if truth is not None:
+            truth = [t for t, ok in zip(truth, readable, strict=True) if ok]
+        files = [f for f, ok in zip(files, readable, strict=True) if ok]
+        note = (f"Skipped {len(bad)} file(s) that do not decode as images: "
+                f"{', '.join(bad[:5])}." if bad else "")
+        if not files:
+            return cls(None, classes=classes, message=note, **kwargs)
+        try:
+            features = featuriser.transform([str(f) for f in files])
+            learner = ActiveLearner(features, list(classes), items=[str(f) for f in files],
+                                    strategy=strategy, seed=seed)
+        except (ActiveLearningError, ValueError, OSError) as exc:
+            return cls(None, classes=classes, message=f"Could not featurise {folder}: {exc}",
+                       **kwargs)
+        w = cls(learner, files, true_labels=truth, held_out=held_out,
+                featuriser=featuriser, **kwargs)
+        if note:
+            w.status = note + " " + w.status
+        return w
 
     @classmethod
     def for_uploads(cls, featuriser, classes: Sequence[str], **kwargs) -> Labeller:
