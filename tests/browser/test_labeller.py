@@ -49,6 +49,11 @@ def test_labeller_clicks_and_keys_reach_the_learner(lab, lab_server, tmp_path):
     labels = lab.eval("sorted(w.learner.classes[c] for c in w.learner.labels.values())")
     assert labels == "['cat', 'cat', 'dog', 'dog']"
     assert lab.eval("(len(w.history), len(w.batch))") == "(1, 4)"
+    page.locator(".tlw-labeller .tlw-lb-demo").click()  # "label for me": the true labels
+    page.wait_for_function("() => document.querySelectorAll('.tlw-labeller .tlw-lb-point')"
+                           ".length === 2", timeout=30_000)
+    assert lab.eval("(w.n_labelled, all(w.learner.classes[c] == truth[p] for p, c in "
+                    "list(w.learner.labels.items())[4:]))") == "(8, True)"
     page.locator(".tlw-labeller").scroll_into_view_if_needed()
     shot = Path(os.environ.get("TLWIDGETS_SCREENSHOTS", tmp_path)) / "labeller.png"
     page.locator(".tlw-labeller").screenshot(path=str(shot))
