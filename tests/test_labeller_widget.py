@@ -177,6 +177,9 @@ def test_uploads_grow_the_pool_and_skip_duplicates(course):
     files = course[0]
     w = Labeller.for_uploads(ColourFeaturiser(), ["cat", "dog"], batch_size=4)
     assert w.error == "" and "Upload images" in w.status and w.accepts_uploads
+    w.batch_size = 5  # no pool yet: nothing breaks, the hint stays
+    assert w.error == "" and "Upload images" in w.status
+    w.batch_size = 4
     w.uploads = []
     w.add_images([])
     assert "upload is empty" in w.error

@@ -486,7 +486,8 @@ class Labeller(anywidget.AnyWidget):
             error = note if note and not self.accepts_uploads else ""
             status = note if self.accepts_uploads or not note else ""
             if not note:
-                status = "No pool yet."
+                status = ("Upload images to start." if self.accepts_uploads
+                          else "No pool yet: give a learner and its images.")
         else:
             free = self.learner.n_unlabelled
             n = min(self.batch_size, free)
