@@ -177,6 +177,6 @@ def test_strategy_can_change_and_the_pool_can_grow(digits):
     assert learner.strategy == "margin"
     new = learner.extend(X[300:350], items=[f"up{i}" for i in range(50)])
     assert list(new) == list(range(300, 350)) and len(learner.X) == 350
-    assert {p: learner.labels[p] for p in first} == dict(zip(first.tolist(), y[first].tolist()))
+    assert {p: learner.labels[p] for p in first} == dict(zip(first.tolist(), y[first].tolist(), strict=True))
     np.testing.assert_allclose(learner.X.mean(0), 0, atol=1e-4)
     assert learner.items[-1] == "up49" and learner.model is not None
