@@ -146,7 +146,7 @@ print(f"phase 1 trains {sum(int(np.prod(v.shape)) for v in plain.trainable_weigh
 #           callbacks=[keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)])
 
 # %% [markdown]
-# `training.fine_tune(..., head_epochs=...)` runs exactly that fit, with early stopping
+# `training.fine_tune(..., head_lr=1e-3, epochs=(head_epochs, 0))` runs exactly that fit, with early stopping
 # on the validation loss, on the model the freezer shows.
 #
 # Each run keeps only its numbers (in the monitor and in the `*_run` results).
@@ -159,8 +159,8 @@ monitor = TrainingMonitor(["loss", "accuracy"])
 monitor
 
 # %%
-freezer.freeze_up_to(-2)  # everything but the head (the last two blocks are dropout and head)
-head_run = training.fine_tune(model, TRAIN, VAL, head_epochs=SETTINGS["head_epochs"], epochs=0,
+freezer.freeze_up_to(-2)  # everything but the head (the last block: pooling, dropout, dense)
+head_run = training.fine_tune(model, TRAIN, VAL, epochs=(SETTINGS["head_epochs"], 0),
                               batch_size=SETTINGS["batch"], run_eagerly=SETTINGS["eager"],
                               callbacks=[monitor.run("frozen base")])
 freezer.refresh()
@@ -198,7 +198,7 @@ del plain, base  # the helpers below build their own models
 # %% [markdown]
 # The helpers below do the same by blocks rather than layers: `freezing.unfreeze_top`
 # unfreezes the top blocks (BatchNormalization stays frozen unless `train_bn=True`),
-# and `training.fine_tune` recompiles with the learning rate you pass (`lr=1e-5`).
+# and `training.fine_tune` recompiles with the learning rate you pass (`base_lr=1e-5`).
 # The freezer below shows the top blocks unfrozen. Change the choice if you like:
 # the next cell trains exactly what the freezer shows (`unfreeze=None`).
 
@@ -210,8 +210,8 @@ def from_phase1():
 
 def phase2(name, build=from_phase1, data=TRAIN, **kwargs):
     # Fine-tune the model build() returns, keep the run's numbers, free the rest.
-    kwargs = {"epochs": SETTINGS["epochs"], "batch_size": SETTINGS["batch"], "lr": 1e-5,
-              "run_eagerly": SETTINGS["eager"], "head_epochs": 0, **kwargs}
+    kwargs = {"epochs": (0, SETTINGS["epochs"]), "batch_size": SETTINGS["batch"], "base_lr": 1e-5,
+              "run_eagerly": SETTINGS["eager"], **kwargs}
     m = build()
     try:
         return training.fine_tune(m, data, VAL, callbacks=[monitor.run(name)], **kwargs)
@@ -259,8 +259,8 @@ def from_scratch():
     return training.build_classifier(random_base, len(train.class_names),
                                      augment=training.augmentation())
 
-scratch_run = phase2("from scratch", from_scratch, unfreeze="all", train_bn=True, lr=1e-3,
-                     epochs=SETTINGS["scratch_epochs"])
+scratch_run = phase2("from scratch", from_scratch, unfreeze="all", train_bn=True, base_lr=1e-3,
+                     epochs=(0, SETTINGS["scratch_epochs"]))
 scratch_acc = record("scratch_val_accuracy", scratch_run.final("val_accuracy"))
 
 # %% [markdown]
@@ -284,7 +284,7 @@ scratch_acc = record("scratch_val_accuracy", scratch_run.final("val_accuracy"))
 # the pretrained features before the head can use them.
 
 # %%
-small_batch = {"batch_size": SETTINGS["bn_batch"], "epochs": SETTINGS["bn_epochs"]}
+small_batch = {"batch_size": SETTINGS["bn_batch"], "epochs": (0, SETTINGS["bn_epochs"])}
 bn_frozen_run = phase2("all layers, small batch, BN frozen", unfreeze="all", **small_batch)
 bn_frozen_acc = record("bn_frozen_small_batch_val_accuracy", bn_frozen_run.final("val_accuracy"))
 
@@ -300,7 +300,7 @@ training.free_memory()
 bn_acc = record("bn_training_val_accuracy", bn_run.final("val_accuracy"))
 record("bn_moving_mean_drift", float(drift))
 
-high_run = phase2("all layers, lr 1e-2", unfreeze="all", lr=1e-2)
+high_run = phase2("all layers, lr 1e-2", unfreeze="all", base_lr=1e-2)
 high_lr_acc = record("high_lr_val_accuracy", high_run.final("val_accuracy"))
 record("high_lr_val_loss", high_run.final("val_loss"))
 full_val_loss = record("full_val_loss", full_run.final("val_loss"))
@@ -313,7 +313,7 @@ full_val_loss = record("full_val_loss", full_run.final("val_loss"))
 # %%
 small = train.subset(SETTINGS["small_per_class"], seed=1)
 small_run = phase2("all layers, few images", data=(small.images, small.labels), unfreeze="all",
-                   lr=1e-4, epochs=SETTINGS["small_epochs"])
+                   base_lr=1e-4, epochs=(0, SETTINGS["small_epochs"]))
 small_train_acc = record("small_train_accuracy", small_run.final("accuracy"))
 small_val_acc = record("small_val_accuracy", small_run.final("val_accuracy"))
 small_n = record("small_n_train", len(small))
@@ -399,7 +399,7 @@ check("02-1", stem_model)
 # keep the base frozen but let its BatchNormalization layers train: find their paths in
 # `freezing.layer_table(m)` (rows whose `bn_mode` is set) and pass them to
 # `freezing.set_layers_trainable(m, {path: True, ...}, train_bn=True)`. Train with
-# `phase2(name, lambda: m, unfreeze=None, lr=1e-4)` and compare with the frozen base's
+# `phase2(name, lambda: m, unfreeze=None, base_lr=1e-4)` and compare with the frozen base's
 # accuracy (`head_acc`). Does it help or hurt here, and why might batch size matter?
 # Check your model: `check("02-2", m)`.
 
@@ -410,7 +410,7 @@ check("02-1", stem_model)
 bn_only = from_phase1()
 bn_paths = [row.path for row in freezing.layer_table(bn_only) if row.bn_mode is not None]
 print(freezing.set_layers_trainable(bn_only, dict.fromkeys(bn_paths, True), train_bn=True))
-bn_only_run = phase2("frozen base, BN training", lambda: bn_only, unfreeze=None, lr=1e-4)
+bn_only_run = phase2("frozen base, BN training", lambda: bn_only, unfreeze=None, base_lr=1e-4)
 print(f"BN training {bn_only_run.final('val_accuracy'):.1%} vs frozen base {head_acc:.1%}")
 check("02-2", bn_only)
 
@@ -423,7 +423,7 @@ check("02-2", bn_only)
 
 # %% tags=["solution"]
 lr = found.suggestion
-finder_run = phase2("all layers, finder lr", unfreeze="all", lr=lr)
+finder_run = phase2("all layers, finder lr", unfreeze="all", base_lr=lr)
 print(f"lr {lr:.2g}: {finder_run.final('val_accuracy'):.1%} vs lr 1e-05: {full_acc:.1%}")
 check("02-3", lr, finder=found)
 
@@ -432,6 +432,6 @@ check("02-3", lr, finder=found)
 #
 # * Freeze the base, train a new head to convergence, then unfreeze the top blocks with a learning rate 10-100x lower: two phases.
 # * Keep BatchNormalization frozen (in inference mode) when fine-tuning; in Keras 3 set `trainable=False` on the BN layers, because `training=False` on a nested base is overridden by `fit`.
-# * Changing `trainable` after `compile()` and `fit()` is silently ignored by Keras; recompile (the course's freezing helpers guard against this).
+# * Changing `trainable` after `compile()` and `fit()` is silently ignored by Keras; compile again (`model.compile(...)`); the freezing helpers warn when that is needed, and `freezing.RecompileCheck()` refuses to start `fit` until you do.
 # * A learning rate that suits a new head destroys pretrained features; the learning-rate finder and layer-wise rates help choose.
 # * With very few images, fine-tuning memorises: compare training and validation accuracy, and prefer a featuriser or a frozen base.

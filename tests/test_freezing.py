@@ -1,4 +1,4 @@
-"""Freezing: layer tables, block grouping, hand-computed trainable counts, BN policy, the guard."""
+"""Freezing: layer tables, block grouping, hand-computed trainable counts, BN policy, recompiling."""
 
 import warnings
 
@@ -132,50 +132,52 @@ def test_released_bn_updates_moving_statistics():
     assert not np.array_equal(base.get_layer("bn1").moving_mean.numpy(), mean)
 
 
-def _train_twice(clf, on_change):
+def _compiled_and_trained(clf):
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 255, (16, 16, 16, 3)), rng.integers(0, 2, 16)
     freezing.unfreeze_top(clf, 0)
     clf.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    freezing.guard_trainable(clf, on_change)
     clf.fit(x, y, epochs=1, verbose=0)
-    freezing.unfreeze_all(clf)  # after compile() and fit(): Keras alone would ignore this
     return x, y
 
 
-def test_guard_recompiles_so_unfrozen_layers_train():
+def test_a_change_after_training_warns_and_fit_refuses_until_compiled_again():
     keras.utils.set_random_seed(2)
     base = _small_base()
     clf = _nested(base)
-    x, y = _train_twice(clf, "recompile")
+    x, y = _compiled_and_trained(clf)
+    assert not freezing.is_stale(clf)
+    with pytest.warns(UserWarning, match="Compile again"):
+        freezing.unfreeze_all(clf)  # after compile() and fit(): Keras alone would ignore this
+    assert freezing.is_stale(clf)
     kernel = base.get_layer("conv1").kernel.numpy().copy()
-    with pytest.warns(UserWarning, match="recompiled"):
-        clf.fit(x, y, epochs=1, verbose=0)
-    assert not np.array_equal(base.get_layer("conv1").kernel.numpy(), kernel)
-
-
-def test_guard_can_refuse_instead():
-    keras.utils.set_random_seed(2)
-    clf = _nested(_small_base())
-    x, y = _train_twice(clf, "error")
     with pytest.raises(RuntimeError, match="compile"):
-        clf.fit(x, y, epochs=1, verbose=0)
-    clf.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    clf.fit(x, y, epochs=1, verbose=0)  # recompiled by hand: accepted
+        clf.fit(x, y, epochs=1, verbose=0, callbacks=[freezing.RecompileCheck()])
+    np.testing.assert_array_equal(base.get_layer("conv1").kernel.numpy(), kernel)
+    # Without the check Keras trains the old set silently: what the check is for.
+    clf.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(base.get_layer("conv1").kernel.numpy(), kernel)
+    freezing.recompile(clf)  # same loss and settings, fresh optimizer
+    assert not freezing.is_stale(clf)
+    clf.fit(x, y, epochs=1, verbose=0, callbacks=[freezing.RecompileCheck()])
+    assert not np.array_equal(base.get_layer("conv1").kernel.numpy(), kernel)
+    assert clf.optimizer.learning_rate.numpy() == pytest.approx(0.05)
 
 
-def test_freezing_a_compiled_model_installs_the_guard():
+def test_compiling_by_hand_is_accepted_and_fit_is_not_patched():
     keras.utils.set_random_seed(3)
     clf = _nested(_small_base())
-    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    rng = np.random.default_rng(0)
-    x, y = rng.uniform(0, 255, (8, 16, 16, 3)), rng.integers(0, 2, 8)
-    clf.fit(x, y, epochs=1, verbose=0)
-    freezing.freeze_all(clf)
-    freezing.unfreeze_from(clf, "head")
-    with pytest.warns(UserWarning, match="recompiled"):
-        clf.fit(x, y, epochs=1, verbose=0)
-    assert len(clf.optimizer._trainable_variables) == 2  # only the head's kernel and bias
+    x, y = _compiled_and_trained(clf)
+    with pytest.warns(UserWarning, match="Compile again"):
+        freezing.freeze_all(clf)
+    freezing.unfreeze_from(clf, "head")  # back to what was compiled: nothing stale
+    assert not freezing.is_stale(clf)
+    assert "fit" not in vars(clf)  # the model's own fit, not a wrapper
+    clf.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clf.fit(x, y, epochs=1, verbose=0, callbacks=[freezing.RecompileCheck()])
+    assert len(clf.optimizer.variables) > 0 and not freezing.is_stale(clf)
+    with pytest.raises(ValueError, match="never compiled"):
+        freezing.recompile(_nested(_small_base()))
 
 
 def test_layer_freezer_widget_drives_the_real_model(mobilenet):
@@ -188,7 +190,8 @@ def test_layer_freezer_widget_drives_the_real_model(mobilenet):
     w = LayerFreezer(clf)
     keys = [b["key"] for b in w.blocks]
     base = mobilenet.name
-    assert keys[:2] == [f"{base}/stem", f"{base}/block_1"] and keys[-2:] == ["gap", "head"]
+    assert keys[:2] == [f"{base}/stem", f"{base}/block_1"] and keys[-1] == "head"
+    assert "gap" not in keys  # a layer without weights joins the neighbouring block
     assert w.trainable_params == 514 and w.trainable[-1] is True
     w.toggle(f"{base}/block_13")  # as the browser's per-block toggle does
     assert w.trainable_params == freezing.param_counts(clf).trainable == 67_840 + 514
@@ -223,8 +226,61 @@ def test_training_false_on_a_nested_base_does_not_protect_bn_statistics():
     x_train, y_train = rng.uniform(0, 255, (16, 16, 16, 3)), rng.integers(0, 2, 16)
     clf.fit(x_train, y_train, epochs=1, verbose=0)
     assert not np.array_equal(bn.moving_mean.numpy(), mean)
-    freezing.unfreeze_all(clf)  # BN frozen by the policy
+    with pytest.warns(UserWarning, match="Compile again"):
+        freezing.unfreeze_all(clf)  # BN frozen by the policy
+    freezing.recompile(clf)
     mean = bn.moving_mean.numpy().copy()
-    with pytest.warns(UserWarning, match="recompiled"):
-        clf.fit(x_train, y_train, epochs=1, verbose=0)
+    clf.fit(x_train, y_train, epochs=1, verbose=0)
     np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
+
+
+def test_requests_that_cannot_be_honoured_raise_and_change_nothing(mobilenet):
+    from tlwidgets.widgets.layer_freezer import LayerFreezer
+
+    inp = keras.Input((128, 128, 3))
+    aug = keras.Sequential([keras.layers.RandomFlip("horizontal")], name="augment")
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(mobilenet(aug(inp)))
+    clf = keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="clf")
+    freezing.unfreeze_top(clf, 1)
+    before = freezing.trainable_state(clf)
+    base = mobilenet.name
+    keys = [b.key for b in freezing.blocks(clf)]
+    assert keys[0] == "augment" and keys[1] == f"{base}/stem"  # weightless nested model: one block
+    with pytest.raises(ValueError, match="no weights to train"):
+        freezing.set_blocks_trainable(clf, ["augment"], True)
+    with pytest.raises(LayerNotFoundError, match=f"{base}/block_13"):
+        freezing.set_block_states(clf, {f"{base}/block_12": True, "block_31": True})
+    with pytest.raises(ValueError, match="train_bn=True"):
+        freezing.set_layers_trainable(clf, {f"{base}/conv_pw_12_bn": True})
+    with pytest.raises(ValueError, match="not nested inside"):
+        freezing.unfreeze_top(clf, 1, base=_small_base())
+    with pytest.raises(ValueError, match="whole number"):
+        freezing.unfreeze_top(clf, True)
+    assert freezing.trainable_state(clf) == before
+    w = LayerFreezer(clf)
+    with pytest.raises(ValueError, match="no weights to train"):
+        w.toggle("augment")
+    with pytest.raises(LayerNotFoundError, match="block_13"):
+        w.toggle("block_31")
+    with pytest.raises(ValueError, match="not layers of 'clf'"):
+        freezing.set_trainable_state(clf, {**before, "other/conv1": True})
+    assert freezing.trainable_state(clf) == before and w.changes == 0
+    # The model itself as its own base, and by name.
+    assert freezing.unfreeze_top(mobilenet, 1, base=mobilenet).trainable == 67_840
+    assert freezing.unfreeze_top(clf, 1, base=base).trainable == 67_840 + 514
+
+
+def test_graph_blocks_for_an_unknown_residual_model():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="a_conv")(inp)
+    x = keras.layers.BatchNormalization(name="a_norm")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="r_conv1")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="r_conv2")(y)
+    x = keras.layers.Activation("relu", name="after")(x + y)  # a raw op merges the branch
+    x = keras.layers.MaxPooling2D(name="down")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="b_conv1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="b_conv2")(x)
+    model = keras.Model(inp, x, name="unknown")
+    found = freezing.blocks(model)
+    assert [(b.name, len(b.paths)) for b in found] == [
+        ("a_conv", 2), ("r_conv1", 4), ("b_conv1", 2)]  # stem, residual (+relu, pool), stage

@@ -45,8 +45,8 @@ def test_two_phase_fine_tuning_keeps_frozen_layers_bit_for_bit(backbone, ants_be
               for v in base.get_layer(name).weights}
     top = base.get_layer("conv_pw_13").kernel.numpy().copy()
     log = training.RunLog("ft")
-    result = training.fine_tune(model, train, val, unfreeze=1, head_epochs=2, epochs=1,
-                                lr=1e-3, batch_size=8, callbacks=[log])
+    result = training.fine_tune(model, train, val, head_lr=1e-3, base_lr=1e-3, epochs=(2, 1),
+                                unfreeze=1, batch_size=8, callbacks=[log])
     assert result.head_counts.trainable == 256 * 2 + 2
     assert result.fine_tune_counts.trainable == 67_840 + 514
     assert len(result.history["val_accuracy"]) == result.unfrozen_at + 1
@@ -64,17 +64,61 @@ def test_two_phase_fine_tuning_keeps_frozen_layers_bit_for_bit(backbone, ants_be
 def test_fine_tune_rejects_bad_requests_before_training(backbone):
     model = training.build_classifier(backbone, 2)
     before = freezing.trainable_state(model)
+    data = (np.zeros((2, 128, 128, 3)), np.array([0, 1]))
     with pytest.raises(ValueError, match="only 14 blocks"):
-        training.fine_tune(model, (np.zeros((2, 128, 128, 3)), np.array([0, 1])), unfreeze=30)
+        training.fine_tune(model, data, unfreeze=30)
+    with pytest.raises(TypeError, match="head epochs, fine-tuning epochs"):
+        training.fine_tune(model, data, epochs=5)
+    with pytest.raises(ValueError, match="base_lr must be a positive"):
+        training.fine_tune(model, data, base_lr=0)
+    with pytest.raises(TypeError, match="lr"):
+        training.fine_tune(model, data, lr=1e-5)  # the learning rates have names now
     assert freezing.trainable_state(model) == before
     assert not model.compiled
-    with pytest.raises(ValueError, match="not present"):
-        training.fine_tune(model, (np.zeros((2, 128, 128, 3)), np.array([0, 1])),
-                           strategy=tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"]))
     with pytest.raises(ValueError, match="not present"):
         training.get_strategy(["/cpu:0", "/gpu:7"])
     with pytest.raises(ValueError, match="not built under this strategy"):
         training.compile_classifier(model, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    model = _small_model()
+    freezing.unfreeze_all(model)
+    return model
+
+
+@pytest.mark.parametrize(("data", "error", "message"), [
+    ((np.zeros((6, 8, 8, 3)), np.array([0, 1, 0, 1])), ValueError, "6 images but 4 labels"),
+    ((np.zeros((0, 8, 8, 3)), np.array([], int)), ValueError, "set is empty"),
+    ((np.zeros((2, 8, 8, 3)), np.array(["ant", "bee"])), TypeError,
+     "integer class ids.*'ant'.*np.unique"),
+    ((np.zeros((2, 8, 8, 3)), np.array([0.5, 1.0])), TypeError, "whole class ids"),
+    ((np.zeros((2, 8, 8, 3)), np.eye(2)), ValueError, "one-hot"),
+    ((np.zeros((2, 8, 8, 3)), np.array([0, 2])), ValueError, "run from 0 to 2.*2 outputs"),
+    ((np.zeros((2, 9, 9, 3)), np.array([0, 1])), ValueError, r"shape \(9, 9, 3\).*\(8, 8, 3\)"),
+    ((np.zeros((2, 8, 8, 3)),), TypeError, "must be \\(images, labels\\)"),
+], ids=["length", "empty", "strings", "fractions", "one-hot", "range", "shape", "not-a-pair"])
+def test_fine_tune_checks_data_before_tensorflow_sees_it(tiny, data, error, message):
+    before = [w.copy() for w in tiny.get_weights()]
+    with pytest.raises(error, match=message):
+        training.fine_tune(tiny, data, epochs=(1, 1))
+    with pytest.raises(error, match=message.replace("train", "validation")):
+        training.fine_tune(tiny, (np.zeros((2, 8, 8, 3)), np.array([0, 1])), data, epochs=(1, 1))
+    for a, b in zip(tiny.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fine_tune_refuses_nan_images_naming_the_first(tiny):
+    x = np.zeros((5, 8, 8, 3), np.float32)
+    x[3, 2, 2, 1] = np.nan
+    x[4, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="2 of 5 train images contain NaN.*first is image 3"):
+        training.fine_tune(tiny, (x, np.array([0, 1, 0, 1, 0])), epochs=(1, 0))
+    # Integer labels stored as floats are accepted (and converted).
+    x, y = training.check_data(tiny, (np.ones((2, 8, 8, 3), np.uint8), np.array([1.0, 0.0])))
+    assert x.dtype == np.float32 and y.dtype == np.int64 and list(y) == [1, 0]
 
 
 def test_layerwise_rates_move_lower_layers_by_the_ratio_asked():

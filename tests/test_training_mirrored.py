@@ -43,8 +43,8 @@ SCRIPT = textwrap.dedent("""
     def run(strategy):
         model = training.build_classifier(base, 2, dropout=0.0, strategy=strategy)
         found = training.lr_find(model, *data[0], steps=6, batch_size=8, strategy=strategy)
-        result = training.fine_tune(model, *data, unfreeze=1, head_epochs=1, epochs=1,
-                                    lr=1e-4, layer_decay=0.5, batch_size=8, strategy=strategy)
+        result = training.fine_tune(model, *data, base_lr=1e-4, epochs=(1, 1), unfreeze=1,
+                                    layer_decay=0.5, batch_size=8)
         return {
             "replicas": int(model.distribute_strategy.num_replicas_in_sync),
             "history": result.history,

@@ -1,11 +1,12 @@
 """Fine-tuning helpers Keras 3 lacks: two phases, layer-wise learning rates, an LR finder.
 
-Every helper takes ``strategy=`` (a ``tf.distribute.Strategy``); models must be
-built under the strategy they train with, which :func:`build_classifier` does:
+Models must be built under the strategy they train with, which
+:func:`build_classifier` does (``strategy=``); :func:`fine_tune` then trains in the
+model's own strategy:
 
 >>> strategy = get_strategy(["/cpu:0", "/cpu:1"])          # doctest: +SKIP
 >>> model = build_classifier(backbone, 2, strategy=strategy)  # doctest: +SKIP
->>> result = fine_tune(model, (x, y), (xv, yv), unfreeze=2, strategy=strategy)  # doctest: +SKIP
+>>> result = fine_tune(model, (x, y), (xv, yv), head_lr=1e-3, base_lr=1e-5)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import gc
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +34,7 @@ __all__ = [
     "augmentation",
     "block_lr_factors",
     "build_classifier",
+    "check_data",
     "check_strategy",
     "compile_classifier",
     "fine_tune",
@@ -336,6 +339,60 @@ def _as_dataset(data, batch_size: int, *, shuffle: bool, seed: int):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def check_data(model: keras.Model, data, what: str = "train"):
+    """``(images, labels)`` as float32 images and integer labels, checked against ``model``
+    before TensorFlow sees them; a ``tf.data.Dataset`` is returned as it is.
+
+    Raises with the sizes involved for: a set that is not a pair, an empty set, images of
+    the wrong shape, NaN or infinite pixels, labels of another length than the images,
+    labels that are not class ids (strings, one-hot rows, fractions) or out of range.
+    """
+    if isinstance(data, tf.data.Dataset):
+        return data
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise TypeError(f"{what} must be (images, labels) or a batched tf.data.Dataset, "
+                        f"not {type(data).__name__}.")
+    x, y = (np.asarray(part) for part in data)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"The {what} set is empty (images of shape {x.shape}); pass at least "
+                         "one image per class.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise TypeError(f"{what} images must be numbers (an array N x H x W x C), not {x.dtype}.")
+    expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    if expected is not None and (x.ndim != len(expected) + 1 or any(
+            e is not None and e != got for e, got in zip(expected, x.shape[1:], strict=False))):
+        raise ValueError(f"{what} images have shape {x.shape[1:]} each, but {model.name!r} "
+                         f"takes {expected} (None: any size); resize them first.")
+    if y.ndim != 1:
+        hint = " They look one-hot: pass labels.argmax(axis=1)." if y.ndim == 2 else ""
+        raise ValueError(f"{what} labels must be one class id per image (shape (N,)), got "
+                         f"shape {y.shape}.{hint}")
+    if len(y) != len(x):
+        raise ValueError(f"The {what} set has {len(x)} images but {len(y)} labels; give one "
+                         "label per image.")
+    if not np.issubdtype(y.dtype, np.number):
+        example = ", ".join(repr(v) for v in np.unique(y.astype(str))[:3])
+        raise TypeError(f"{what} labels must be integer class ids 0..n-1, not {y.dtype} "
+                        f"({example}, ...). Encode them: classes, labels = "
+                        "np.unique(labels, return_inverse=True).")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise TypeError(f"{what} labels must be whole class ids 0..n-1; got fractions "
+                            "or NaN (probabilities? pass labels.argmax(axis=1)).")
+        y = y.astype(np.int64)
+    n_classes = model.outputs[0].shape[-1] if model.outputs else None
+    if n_classes and n_classes > 1 and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{what} labels run from {y.min()} to {y.max()}, but {model.name!r} "
+                         f"has {n_classes} outputs (class ids 0..{n_classes - 1}).")
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} of {len(x)} {what} images contain NaN or "
+                             f"infinite values (the first is image {int(np.argmax(bad))}); "
+                             "fix or drop them before training.")
+    return x.astype(np.float32, copy=False), y
+
+
 def _unfreeze(model, unfreeze, train_bn):
     if isinstance(unfreeze, dict):  # a trainable_state saved before phase 1
         freezing.set_trainable_state(model, unfreeze)
@@ -349,67 +406,95 @@ def _unfreeze(model, unfreeze, train_bn):
 
 
 def fine_tune(model: keras.Model, train, validation=None, *,
-              unfreeze: int | str | None = 2, head_epochs: int = 10, epochs: int = 5,
-              head_lr: float = 1e-3, lr: float = 1e-5, layer_decay: float | None = None,
+              head_lr: float = 1e-3, base_lr: float = 1e-5, epochs: tuple[int, int] = (10, 5),
+              unfreeze: int | str | None = 2, layer_decay: float | None = None,
               train_bn: bool = False, batch_size: int = 32, patience: int = 3,
-              strategy: tf.distribute.Strategy | None = None,
               callbacks: Sequence[keras.callbacks.Callback] = (), seed: int = 0,
-              run_eagerly: bool = False, verbose: int = 0) -> FineTuneResult:
-    """Train the head on a frozen base, then unfreeze and train on with a low learning rate.
+              run_eagerly: bool = False) -> FineTuneResult:
+    """Train the head on a frozen base at ``head_lr``, then unfreeze and train on at ``base_lr``.
 
-    ``train``/``validation``: ``(images, labels)`` or a batched ``tf.data.Dataset``.
-    Phase 1 stops early when ``val_loss`` stops improving (``patience``) and
-    keeps the best head. ``unfreeze``: top-k blocks (int), a layer path,
-    ``"all"``, or None for the layers trainable when called (e.g. chosen in a
-    LayerFreezer). ``layer_decay`` gives lower blocks geometrically smaller rates
-    (:func:`block_lr_factors`). ``run_eagerly`` skips building graphs (faster
-    for a handful of batches, slower beyond). Callbacks with a ``mark(text)`` method (such as
-    :class:`RunLog`) are told when layers are unfrozen.
+    ``epochs``: (head epochs, fine-tuning epochs); ``(0, n)`` skips phase 1, ``(n, 0)``
+    trains only the head. ``train``/``validation``: ``(images, labels)`` (checked by
+    :func:`check_data` before anything changes) or a batched ``tf.data.Dataset``.
+    Phase 1 stops early when ``val_loss`` stops improving (``patience``) and keeps the
+    best head. ``unfreeze``: top-k blocks (int), a layer path, ``"all"``, or None for
+    the layers trainable when called (e.g. chosen in a LayerFreezer). ``layer_decay``
+    gives lower blocks geometrically smaller rates (:func:`block_lr_factors`).
+    ``run_eagerly`` skips building graphs (faster for a handful of batches, slower
+    beyond). Each phase is compiled here, in the model's strategy, and checked by
+    :class:`~tlwidgets.freezing.RecompileCheck`. Callbacks with a ``mark(text)`` method
+    (such as :class:`RunLog`) are told when layers are unfrozen.
     """
-    strategy = _model_strategy(model, strategy)
-    if head_epochs < 0 or epochs < 0:
-        raise ValueError("head_epochs and epochs must be >= 0.")
+    strategy = model.distribute_strategy
+    head_epochs, base_epochs = _two_epochs(epochs)
+    for name, value in (("head_lr", head_lr), ("base_lr", base_lr)):
+        if not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise ValueError(f"{name} must be a positive learning rate, not {value!r}.")
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, not {batch_size!r}.")
+    train = check_data(model, train, "train")
+    validation = check_data(model, validation, "validation") if validation is not None else None
     # Check the unfreeze request before anything changes.
     state = freezing.trainable_state(model)
     if unfreeze is None:
         unfreeze = state
     else:
         try:
-            _unfreeze(model, unfreeze, train_bn)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a trial run: the model is compiled below
+                _unfreeze(model, unfreeze, train_bn)
         finally:
             freezing.set_trainable_state(model, state)
     train_ds = _as_dataset(train, batch_size, shuffle=True, seed=seed)
     val_ds = _as_dataset(validation, batch_size, shuffle=False, seed=seed) if validation else None
     keras.utils.set_random_seed(seed)
+    check = [freezing.RecompileCheck()]
 
-    head_counts = freezing.unfreeze_top(model, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # compiled again just below
+        head_counts = freezing.unfreeze_top(model, 0)
     compile_classifier(model, head_lr, strategy=strategy, run_eagerly=run_eagerly)
     early = []
     if val_ds is not None and patience:
         early = [keras.callbacks.EarlyStopping("val_loss", patience=patience,
                                                restore_best_weights=True)]
     t0 = time.perf_counter()
-    h1 = model.fit(train_ds, validation_data=val_ds, epochs=head_epochs,
-                   callbacks=[*early, *callbacks], shuffle=False, verbose=verbose).history if head_epochs else {}
+    h1 = model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, shuffle=False,
+                   callbacks=[*check, *early, *callbacks], verbose=0).history if head_epochs else {}
     t1 = time.perf_counter()
     done = len(next(iter(h1.values()), []))
 
-    if not epochs:
+    if not base_epochs:
         return FineTuneResult(dict(h1), done, head_counts, head_counts, (t1 - t0, 0.0), [])
-    counts, note = _unfreeze(model, unfreeze, train_bn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # compiled again just below
+        counts, note = _unfreeze(model, unfreeze, train_bn)
     with strategy.scope():
-        optimizer = keras.optimizers.Adam(lr)
+        optimizer = keras.optimizers.Adam(base_lr)
     if layer_decay is not None:
         optimizer = layerwise_optimizer(optimizer, model, block_lr_factors(model, layer_decay))
     compile_classifier(model, optimizer, strategy=strategy, run_eagerly=run_eagerly)
     for cb in callbacks:
         if hasattr(cb, "mark"):
             cb.mark(note, at=done)
-    h2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=done + epochs,
-                   callbacks=list(callbacks), shuffle=False, verbose=verbose).history
+    h2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=done,
+                   epochs=done + base_epochs, callbacks=[*check, *callbacks], shuffle=False,
+                   verbose=0).history
     t2 = time.perf_counter()
     history = {k: list(h1.get(k, [])) + list(h2.get(k, [])) for k in {*h1, *h2}}
     return FineTuneResult(history, done, head_counts, counts, (t1 - t0, t2 - t1), [note])
+
+
+def _two_epochs(epochs) -> tuple[int, int]:
+    try:
+        head, base = epochs
+    except (TypeError, ValueError):
+        raise TypeError(f"epochs must be (head epochs, fine-tuning epochs), e.g. (10, 5); "
+                        f"got {epochs!r}.") from None
+    for value in (head, base):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"epochs must be two whole numbers >= 0, got {epochs!r}.")
+    return int(head), int(base)
 
 
 # --- memory between runs ----------------------------------------------------------------------

@@ -3,8 +3,9 @@
 A thin view over :mod:`tlwidgets.freezing`. The control is the ``trainable``
 trait (one bool per block): the browser and Python tests set it, the widget
 applies it to the real model and publishes what the model now says
-(``blocks``, ``trainable_params``, ``share``). Nothing is compiled here; the
-compile guard of :mod:`tlwidgets.freezing` makes the next ``fit`` honour it.
+(``blocks``, ``trainable_params``, ``share``). Nothing is compiled here: a
+model that was already compiled and trained must be compiled again before the
+next ``fit`` (:mod:`tlwidgets.freezing` warns when that is needed).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class LayerFreezer(anywidget.AnyWidget):
         freezing.layer_table(model)  # checks the model is built and has weights
         self.model = model
         self._blocks = freezing.blocks(model)
+        self._trains = freezing._weighted_paths(model)  # leaves with weights to train (BN aside)
         self._applying = True  # the traits the constructor sets are not a learner's change
         try:
             super().__init__(title=model.name, train_bn=train_bn, **kwargs)
@@ -51,18 +53,20 @@ class LayerFreezer(anywidget.AnyWidget):
 
     # --- Python API (what the buttons do) -----------------------------------------------------
     def block_index(self, key: str | int) -> int:
+        """The position of a block, by :attr:`~tlwidgets.freezing.Block.key`, unique name or index."""
         if isinstance(key, int):
             if not -len(self._blocks) <= key < len(self._blocks):
                 raise IndexError(f"Block {key} out of range: {len(self._blocks)} blocks.")
             return key % len(self._blocks)
-        for i, block in enumerate(self._blocks):
-            if key in (block.key, block.name):
-                return i
-        raise KeyError(f"No block {key!r}; blocks: {', '.join(b.key for b in self._blocks)}.")
+        block = freezing._find_blocks(self.model, [key], self._blocks)[0]
+        return self._blocks.index(block)
 
     def toggle(self, key: str | int) -> None:
-        """Freeze a trainable block or unfreeze a frozen one."""
+        """Freeze a trainable block or unfreeze a frozen (or partly frozen) one."""
         i = self.block_index(key)
+        block = self._blocks[i]
+        if not block.trainable_size and not (self.train_bn and block.params):
+            raise ValueError(f"Block {block.key!r} has no weights to train; toggle another block.")
         states = list(self.trainable)
         states[i] = not states[i]
         self.trainable = states
@@ -87,18 +91,20 @@ class LayerFreezer(anywidget.AnyWidget):
             self.error = f"Expected {len(self._blocks)} block states, got {len(states)}."
             self._publish(t0)
             return
-        want = {p: on for block, on in zip(self._blocks, states, strict=True) for p in block.paths}
-        freezing.set_layers_trainable(self.model, want, train_bn=self.train_bn)
+        wanted = {b.key: on for b, on in zip(self._blocks, states, strict=True)
+                  if b.trainable_size or (self.train_bn and b.params)}
+        freezing.set_block_states(self.model, wanted, train_bn=self.train_bn,
+                                  all_blocks=self._blocks)
         self.error = ""
         self.changes += 1
         self._publish(t0)
 
     def _publish(self, t0: float) -> None:
-        rows = {r.path: r for r in freezing.layer_table(self.model)}
+        rows = {r.path: r for r in freezing.layer_table(self.model, block_list=self._blocks)}
         out, states = [], []
         for block in self._blocks:
             layers = [rows[p] for p in block.paths]
-            weighted = [r for r in layers if r.params and r.bn_mode is None]
+            weighted = [r for r in layers if r.path in self._trains]
             bns = [r for r in layers if r.bn_mode]
             on = [r.trainable for r in weighted]
             state = ("none" if not weighted else "trainable" if all(on)
