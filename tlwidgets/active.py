@@ -163,6 +163,7 @@ def principal_components(X: np.ndarray, n: int = 32, seed: int = 0) -> np.ndarra
     of 256 keeps each query of the clustering strategies well under a second."""
     from sklearn.decomposition import PCA
 
+    n = min(n, len(X))
     if X.shape[1] <= n:
         return X
     return PCA(n, random_state=seed).fit_transform(X).astype(np.float32)

@@ -133,7 +133,6 @@ class Labeller(anywidget.AnyWidget):
         self.images = list(images) if images is not None else []
         self.featuriser = featuriser
         self.thumb_size = thumb_size
-        self._raw = None  # the pool's features before standardising (to grow the pool)
         self._truth = list(true_labels) if true_labels is not None else None
         self._held_out = held_out
         self._thumbs: dict[int, str] = {}
@@ -156,7 +155,6 @@ class Labeller(anywidget.AnyWidget):
                 if self._truth is not None and len(self._truth) != len(learner.X):
                     raise ActiveLearningError(f"{len(self._truth)} true labels for a pool of "
                                               f"{len(learner.X)}; give one per row.")
-                self._raw = learner.X * learner.std_ + learner.mean_
                 dup = self._find_twins()
                 if dup and not msg:
                     msg = dup
@@ -307,8 +305,6 @@ class Labeller(anywidget.AnyWidget):
         if change["name"] == "strategy":
             if self.learner is not None:
                 try:
-                    # ActiveLearner takes its strategy at construction only
-                    self.learner._pick = active._strategy(change["new"])
                     self.learner.strategy = change["new"]
                 except ActiveLearningError as exc:
                     self._quiet = True
@@ -391,15 +387,11 @@ class Labeller(anywidget.AnyWidget):
         return len(added)
 
     def _grow(self, feats: np.ndarray, names: list[str], images: list) -> None:
-        old = self.learner
-        raw = feats if self._raw is None else np.concatenate([self._raw, feats])
-        items = (list(old.items) if old is not None else []) + names
-        learner = ActiveLearner(raw, self.classes, items=items, strategy=self.strategy,
-                                make_model=old.make_model if old is not None else None)
-        if old is not None:
-            learner.labels = dict(old.labels)
-            learner.rng = old.rng
-        self.learner, self._raw = learner, raw
+        if self.learner is None:  # the first upload makes the pool
+            self.learner = ActiveLearner(feats, self.classes, items=names, strategy=self.strategy)
+        else:
+            self.learner.extend(feats, names)
+        learner = self.learner
         self.images += images
         if self._truth is not None:
             self._truth = None
