@@ -11,10 +11,8 @@ with its true labels), then one round (fit + query of 10) is timed
 CPU time (``time.process_time``, all threads) are reported; ``ok`` judges the
 CPU time, which on an idle 2-core machine bounds the wall time of these mostly
 single-threaded rounds from above and, unlike the wall time, does not grow when
-other processes share the cores. Features: MobileNet features of the cats-vs-dogs pool when
-cached at ``$TLWIDGETS_AL_FEATURES`` (default ``/tmp/al/cvd160.npz``, keys
-``X``, ``y``, 256-d), else random 256-d features with a class shift (timing
-does not depend on the values much; the row says which).
+other processes share the cores. Features: the MobileNet features (256-d) of the
+cats-vs-dogs training pool, through the Featuriser and its cache.
 
 A last row times one whole widget round (the "label for me" click: teach,
 fit, held-out score on 2,000 items, query, thumbnails of the new batch) with
@@ -36,15 +34,14 @@ BATCH = 10
 
 
 def _features() -> tuple[np.ndarray, np.ndarray, str]:
-    path = Path(os.environ.get("TLWIDGETS_AL_FEATURES", "/tmp/al/cvd160.npz"))
-    if path.is_file():
-        d = np.load(path)
-        if d["X"].shape == (2000, 256):
-            return d["X"].astype(np.float32), np.asarray(d["y"]), "MobileNet cats vs dogs"
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 1000)
-    X = rng.normal(size=(2000, 256)).astype(np.float32) + y[:, None] * 0.3
-    return X, y, "random"
+    """The cats-vs-dogs training pool's MobileNet features (the feature cache makes a
+    second run instant)."""
+    from tlwidgets.data import cats_vs_dogs_files
+    from tlwidgets.featurize import Featuriser
+
+    files = cats_vs_dogs_files("train")
+    X = Featuriser("auto", input_size=160, progress=False).transform(files.paths)
+    return X.astype(np.float32), files.labels, f"MobileNet features of {len(files)} photos"
 
 
 def _round_times(X, y, strategy: str, checkpoints, repeats: int
