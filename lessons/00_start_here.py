@@ -18,7 +18,9 @@
 # | `02_fine_tuning` | freeze and unfreeze layers with the LayerFreezer; two-phase training; the BatchNormalization and learning-rate traps | 45 min |
 # | `03_hierarchical_features` | see edges become textures become parts with the FeatureExplorer; Grad-CAM | 30 min |
 # | `04_word_embeddings` | pretrained word vectors, the out-of-vocabulary problem in a specialised domain, continuing training | 40 min |
+# | `04b_french_legal` | the source's own case: French competition law with French vectors, honest OOV warnings, domain continuation, topic classification with few labels | 30 min |
 # | `05_multitask_learning` | shared layers and task heads: entity recognition helped by part-of-speech tagging | 40 min |
+# | `07_active_learning` | active learning on a featuriser: strategies vs random, the cold start, label photos yourself, export one Keras file | 20 min |
 #
 # Each notebook has a `profile` parameter in its first code cell:
 #

@@ -326,7 +326,7 @@ from tlwidgets.exercises import check
 # %% [markdown]
 # **1.** Paste a paragraph from your own field into the OOV widget. Which share of its
 # content words would become `UNK`? Which words are they? Check the report of your text:
-# `check("04-1", oov.oov_report(oov.read_corpus(text), glove))`.
+# `check("04-1", oov.oov_report(oov.Text(text), glove))`.
 
 # %% tags=["attempt"]
 # Your attempt at exercise 1
@@ -334,7 +334,7 @@ from tlwidgets.exercises import check
 # %% tags=["solution"]
 text = """Gradient descent updates the weights of a neural network by backpropagation;
 the optimiser's learning rate and momentum decide how far each step goes."""
-my_report = oov.oov_report(oov.read_corpus(text), glove)
+my_report = oov.oov_report(oov.Text(text), glove)
 check("04-1", my_report)
 
 # %% [markdown]

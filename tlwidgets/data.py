@@ -14,7 +14,9 @@ from tlwidgets.notices import notice
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "ImageFiles",
     "ImageSet",
+    "cats_vs_dogs_files",
     "list_image_folder",
     "load_hymenoptera",
     "load_image",
@@ -23,6 +25,20 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class ImageFiles:
+    """Image files (not loaded) with integer labels and their class names: for a
+    Featuriser that streams them, or a widget that shows thumbnails."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    class_names: list[str]
+    notice: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 @dataclass
@@ -149,3 +165,25 @@ def load_pneumoniamnist(
         x = _images.to_rgb(x, notices=[])  # asked for: no notice
     data.images = x
     return data
+
+
+def cats_vs_dogs_files(split: str = "train", *, per_class: int | None = None,
+                       seed: int = 0) -> ImageFiles:
+    """Cats vs dogs photos, as files: ``"train"`` (1,000 per class) or ``"test"``.
+
+    The official asset is the TensorFlow tutorial's ``cats_and_dogs_filtered``
+    (whose ``validation`` split serves as ``"test"``); its declared stand-in,
+    the course fixture, has 1,000 test images per class.
+    """
+    from tlwidgets.learning_curves import per_class_indices
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
+    resolved = assets.resolve("cats-and-dogs-filtered")
+    root = resolved.path / split
+    if not root.is_dir():
+        root = resolved.path / "validation"
+    items, classes, _ = list_image_folder(root)
+    labels = np.array([label for _, label in items], dtype=np.int64)
+    keep = per_class_indices(labels, per_class, seed=seed)
+    return ImageFiles([items[i][0] for i in keep], labels[keep], classes, resolved.notice)

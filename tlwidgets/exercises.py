@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["EXERCISES", "Feedback", "check", "record_key"]
 
 
@@ -198,7 +200,7 @@ def _03_3(result, *, backbone) -> str:
 
 def _04_1(report) -> str:
     _expect(hasattr(report, "covered_content_tokens"),
-            "Pass the report of your paragraph: `oov.oov_report(oov.read_corpus(text), glove)`.")
+            "Pass the report of your paragraph: `oov.oov_report(oov.Text(text), glove)`.")
     _expect(report.tokens > 0, "Your text has no tokens: paste a paragraph.")
     share = 1 - report.covered_content_tokens / max(report.content_tokens, 1)
     words = ", ".join(w for w, _ in report.top_oov[:5]) or "none"
@@ -251,12 +253,31 @@ def _05_2(scores: Mapping, *, vocab=None) -> str:
     return f"NER F1 {f1:.3f} with random embeddings; compare it with the GloVe curve at 300."
 
 
+def _07_1(strategy, *, pool) -> str:
+    _expect(callable(strategy), "Pass your strategy function itself: `check(\"07-1\", "
+            "my_strategy, pool=pool)`, a function `(pool, n, rng) -> positions`.")
+    n = min(5, len(pool.unlabelled))
+    try:
+        picked = np.asarray(strategy(pool, n, np.random.default_rng(0)))
+    except Exception as error:  # the learner's code: say what broke, not a traceback
+        raise _NotYet(f"Calling my_strategy(pool, {n}, rng) raised {type(error).__name__}: "
+                      f"{error}") from None
+    _expect(picked.ndim == 1 and len(picked) == n,
+            f"Asked for {n} items, the strategy returned {picked.shape}: return {n} positions.")
+    _expect(len(set(picked.tolist())) == n, "Some positions repeat: return distinct items.")
+    _expect(set(picked.tolist()) <= set(pool.unlabelled.tolist()),
+            "Some positions are already labelled, or not in the pool: pick from "
+            "`pool.unlabelled`.")
+    return f"Your strategy asks for {n} distinct unlabelled items; compare its curve with random."
+
+
 EXERCISES: dict[str, Callable[..., str]] = {
     "01-1": _01_1, "01-2": _01_2, "01-3": _01_3,
     "02-1": _02_1, "02-2": _02_2, "02-3": _02_3,
     "03-1": _03_1, "03-2": _03_2, "03-3": _03_3,
     "04-1": _04_1, "04-2": _04_2, "04-3": _04_3,
     "05-1": _05_1, "05-2": _05_2,
+    "07-1": _07_1,
 }
 
 

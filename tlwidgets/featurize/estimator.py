@@ -228,6 +228,38 @@ class Featuriser(TransformerMixin, BaseEstimator):
                 f"{self.n_features_out_} features")
         return "\n".join([text, *self.notices_])
 
+    def as_keras(self, *, name: str = "featuriser"):
+        """The featuriser as one Keras model: RGB images (0-255, at ``input_size_``
+        px) -> its features, preprocessing, cut and pooling inside the graph.
+
+        For exporting (a head on top, saved as ``.keras``). A numpy preprocessing
+        function cannot go into a graph: such a featuriser raises.
+        """
+        import keras
+
+        from tlwidgets.layers import activation_model
+
+        self._ensure_built()
+        plan = self._plan
+        if plan.prep is not None:
+            raise FeaturiserError(
+                "This featuriser preprocesses images with a numpy function, which a Keras "
+                "model file cannot hold; use preprocess='mobilenet', None, or a backbone "
+                "whose preprocessing is a Keras layer.")
+        inputs = keras.Input((plan.size, plan.size, 3), name="image")
+        x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs) \
+            if plan.scale else inputs
+        cut = (activation_model(plan.model, [self.layer_path_], name="cut")
+               if self.layer_path_ else plan.model)
+        x = cut(x)
+        if isinstance(x, list | tuple):  # a cut at one layer: one output
+            (x,) = x
+        if len(self.output_shape_) == 4:
+            pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+                    "flatten": keras.layers.Flatten}[self.pooling]
+            x = pool(name="pool")(x)
+        return keras.Model(inputs, x, name=name)
+
     # ------------------------------------------------------------------ sklearn API
 
     def fit(self, X=None, y=None):
