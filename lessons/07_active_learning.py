@@ -298,7 +298,7 @@ from pathlib import Path
 
 import keras
 
-from tlwidgets.active import LOADING_SNIPPET, export_classifier
+from tlwidgets.export import LOADING_SNIPPET, export_classifier
 
 out = Path(tempfile.mkdtemp()) / "cats_vs_dogs.keras"
 export_classifier(featuriser, learner, out)

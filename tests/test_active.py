@@ -135,8 +135,8 @@ def test_export_is_one_keras_file_that_reproduces_the_predictions(tmp_path, shar
     import subprocess
     import sys
 
-    from tlwidgets.active import LOADING_SNIPPET, export_classifier
     from tlwidgets.data import load_hymenoptera
+    from tlwidgets.export import LOADING_SNIPPET, export_classifier
     from tlwidgets.featurize import Featuriser
 
     val = load_hymenoptera("val", image_size=128)

@@ -24,6 +24,9 @@ Ways in:
 
 Duplicate images (same bytes) are found by content hash: in a pool they are
 labelled together; an upload that repeats an image already in the pool is skipped.
+
+(About 500 lines: the three ways in, a pool, a folder and uploads, share the
+thumbnail, duplicate and batch bookkeeping.)
 """
 
 from __future__ import annotations
