@@ -201,7 +201,7 @@ def test_layer_freezer_toggles_the_block_it_names():
     assert widget.trainable_params == head
 
 
-@keras.saving.register_keras_serializable(package="tlwidgets_tests")
+@keras.saving.register_keras_serializable(package="tlwidgets_test_architectures")
 class ConvBN(keras.layers.Layer):
     """A custom block: Conv2D + BatchNormalization + ReLU inside one subclassed layer."""
 

@@ -216,7 +216,7 @@ def test_receptive_fields_equal_the_gradient_measured_ones(fam):
 # --------------------------------------------------------------------------- custom layers, saving
 
 
-@keras.saving.register_keras_serializable(package="tlwidgets_tests")
+@keras.saving.register_keras_serializable(package="tlwidgets_test_inner_layers")
 class ConvBN(keras.layers.Layer):
     """A custom block: Conv2D (5x5, dilation 2) + BatchNormalization + ReLU."""
 
