@@ -1,15 +1,12 @@
-"""Fine-tuning speed (frozen vs unfrozen base vs forward-only) and LayerFreezer latency.
+"""Fine-tuning speed: frozen vs unfrozen base vs forward-only (LayerFreezer latency: bench_freezing).
 
     python benchmarks/run.py fine_tuning [--quick]
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 import warnings
-
-import numpy as np
 
 IMAGE_SIZE = 128  # the course's input size
 
@@ -50,51 +47,8 @@ def _throughput(quick: bool) -> list[dict]:
     ]
 
 
-def _freezer_latency(quick: bool) -> list[dict]:
-    import keras
-
-    from tlwidgets import freezing
-    from tlwidgets.widgets.layer_freezer import LayerFreezer
-
-    base = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(224, 224, 3))
-    inputs = keras.Input((224, 224, 3))
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
-    freezing.unfreeze_top(model, 0)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    compiled = (id(model.optimizer), id(model._compile_config))
-    t0 = time.perf_counter()
-    freezer = LayerFreezer(model)
-    build_ms = 1000 * (time.perf_counter() - t0)
-    n = len(freezer.blocks)
-    rng = np.random.default_rng(0)
-    times = []
-    for step in range(10 if quick else 40):
-        t0 = time.perf_counter()
-        if step % 3 == 0:
-            freezer.freeze_up_to(int(rng.integers(0, n - 1)))
-        elif step % 3 == 1:
-            freezer.toggle(int(rng.integers(0, n)))
-        else:
-            freezer.train_bn = not freezer.train_bn
-        times.append(1000 * (time.perf_counter() - t0))
-        assert freezer.trainable_params == freezing.param_counts(model).trainable
-    recompiled = compiled != (id(model.optimizer), id(model._compile_config))
-    layers = sum(len(b["layers"]) for b in freezer.blocks)
-    return [
-        {"metric": f"LayerFreezer on ResNet50 ({layers} layers, {n} blocks): build", "value": build_ms,
-         "unit": "ms"},
-        {"metric": "LayerFreezer change -> model + view state, median", "value": statistics.median(times),
-         "unit": "ms", "target": "< 200", "ok": statistics.median(times) < 200},
-        {"metric": "LayerFreezer change -> model + view state, max", "value": max(times),
-         "unit": "ms", "target": "< 200", "ok": max(times) < 200},
-        {"metric": "recompilations caused by LayerFreezer changes", "value": int(recompiled),
-         "unit": "", "target": "0", "ok": not recompiled},
-    ]
-
-
 def main(quick: bool = False) -> list[dict]:
-    return _freezer_latency(quick) + _throughput(quick)
+    return _throughput(quick)  # LayerFreezer latency: bench_freezing.py
 
 
 if __name__ == "__main__":
