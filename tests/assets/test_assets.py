@@ -6,88 +6,19 @@ import gzip
 import hashlib
 import io
 import os
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from tests.assets.asset_server import PAYLOAD, an_asset, leftovers
 from tlwidgets import assets, notices
 from tlwidgets.catalogue import Asset
-
-PAYLOAD = b"real bytes of a small asset\n" * 1000
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        server = self.server
-        server.hits.append(self.path)
-        if self.path == "/hang":
-            time.sleep(30)
-            return
-        if self.path == "/stall":  # half a file, then nothing
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
-            self.wfile.flush()
-            time.sleep(30)
-            return
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.hits = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    assets._unreachable.clear()
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    path = tmp_path / "cache"
-    monkeypatch.setenv("TLWIDGETS_CACHE", str(path))
-    monkeypatch.setenv("TLWIDGETS_DATA", "")
-    monkeypatch.delenv("TLWIDGETS_OFFLINE", raising=False)
-    monkeypatch.setenv("TLWIDGETS_DOWNLOAD_TIMEOUT", "1")
-    notices.reset()  # each test sees its own notices (they are said once per process)
-    return path
-
-
-def _asset(url: str, **kw) -> Asset:
-    fields = dict(id="test-asset", title="Test asset", path="misc/test.bin", url=url,
-                  licence="CC0", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
-                  file_size=len(PAYLOAD))
-    fields.update(kw)
-    return Asset(**fields)
-
-
-def _leftovers(cache: Path) -> list[Path]:
-    partial = cache / ".partial"
-    return list(partial.iterdir()) if partial.exists() else []
 
 
 def test_download_verifies_and_lands_in_cache(server, cache):
     server.files["/a.bin"] = PAYLOAD
-    asset = _asset(f"{server.url}/a.bin")
+    asset = an_asset(f"{server.url}/a.bin")
     with assets.registered_assets(asset):
         got = assets.resolve("test-asset")
         assert got.source == "download"
@@ -97,26 +28,26 @@ def test_download_verifies_and_lands_in_cache(server, cache):
         again = assets.resolve("test-asset")
         assert again.source == "cache"
     assert server.hits == ["/a.bin"]
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_checksum_mismatch_is_rejected_and_nothing_is_left(server, cache):
     server.files["/a.bin"] = PAYLOAD.replace(b"real", b"fake")
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")), pytest.raises(assets.ChecksumError, match="checksum"):
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")), pytest.raises(assets.ChecksumError, match="checksum"):
         assets.fetch("test-asset")
     assert not (cache / "misc/test.bin").exists()
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_wrong_size_is_rejected(server, cache):
     server.files["/a.bin"] = PAYLOAD[:-1]
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")), pytest.raises(assets.ChecksumError, match="bytes"):
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")), pytest.raises(assets.ChecksumError, match="bytes"):
         assets.fetch("test-asset")
     assert not (cache / "misc/test.bin").exists()
 
 
 def test_unresponsive_server_fails_fast_with_the_fetch_command(server, cache):
-    with assets.registered_assets(_asset(f"{server.url}/hang")):
+    with assets.registered_assets(an_asset(f"{server.url}/hang")):
         t0 = time.monotonic()
         with pytest.raises(assets.AssetNotFoundError) as err:
             assets.resolve("test-asset")
@@ -124,19 +55,19 @@ def test_unresponsive_server_fails_fast_with_the_fetch_command(server, cache):
     msg = str(err.value)
     assert "test-asset" in msg and "python -m tlwidgets fetch test-asset" in msg
     assert not (cache / "misc/test.bin").exists()
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_stalled_download_leaves_no_partial_file(server, cache):
-    with assets.registered_assets(_asset(f"{server.url}/stall")), pytest.raises(assets.AssetNotFoundError):
+    with assets.registered_assets(an_asset(f"{server.url}/stall")), pytest.raises(assets.AssetNotFoundError):
         assets.fetch("test-asset")
     assert not (cache / "misc/test.bin").exists()
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_offline_missing_asset_fails_within_seconds(cache):
     # Nothing listens on port 9 (discard) of 127.0.0.1: the connection is refused.
-    with assets.registered_assets(_asset("http://127.0.0.1:9/a.bin")):
+    with assets.registered_assets(an_asset("http://127.0.0.1:9/a.bin")):
         t0 = time.monotonic()
         with pytest.raises(assets.AssetNotFoundError, match="fetch test-asset") as err:
             assets.resolve("test-asset")
@@ -148,7 +79,7 @@ def test_offline_missing_asset_fails_within_seconds(cache):
 
 def test_corrupted_cache_file_is_removed_and_refetched(server, cache):
     server.files["/a.bin"] = PAYLOAD
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")):
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")):
         path = assets.fetch("test-asset").path
         path.write_bytes(b"x" * len(PAYLOAD))  # same size, wrong content
         with pytest.warns(UserWarning, match="checksum"):
@@ -165,7 +96,7 @@ def test_resolution_order_data_then_cache_then_download(server, cache, tmp_path,
         (d / "misc").mkdir(parents=True)
     (data2 / "misc/test.bin").write_bytes(PAYLOAD)
     monkeypatch.setenv("TLWIDGETS_DATA", f"{data1}{os.pathsep}{data2}")
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")):
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")):
         assert assets.resolve("test-asset").path == data2 / "misc/test.bin"
         (data1 / "misc/test.bin").write_bytes(PAYLOAD)
         assert assets.resolve("test-asset").path == data1 / "misc/test.bin"
@@ -183,7 +114,7 @@ def test_resolution_order_data_then_cache_then_download(server, cache, tmp_path,
 def test_missing_data_folder_warns_but_works(server, cache, tmp_path, monkeypatch):
     server.files["/a.bin"] = PAYLOAD
     monkeypatch.setenv("TLWIDGETS_DATA", str(tmp_path / "no-such-folder"))
-    with (assets.registered_assets(_asset(f"{server.url}/a.bin")),
+    with (assets.registered_assets(an_asset(f"{server.url}/a.bin")),
           pytest.warns(UserWarning, match="not a folder")):
         assert assets.resolve("test-asset").source == "download"
 
@@ -214,7 +145,7 @@ def test_zip_folder_asset_is_unpacked_atomically(server, cache):
         assert (got.path / "train/a/1.txt").read_text() == "one"
         assert not (cache / "images/evil.txt").exists()
         assert assets.resolve("test-dir").source == "cache"
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_gzip_asset_is_decompressed(server, cache):
@@ -231,7 +162,7 @@ def test_standin_is_used_with_a_visible_notice(cache, tmp_path, monkeypatch):
     (tmp_path / "d/misc/small.bin").write_bytes(b"small")
     monkeypatch.setenv("TLWIDGETS_DATA", str(tmp_path / "d"))
     small = Asset(id="test-small", title="Small", path="misc/small.bin", url=None, licence="CC0")
-    big = _asset("http://127.0.0.1:9/big.bin", standin="test-small",
+    big = an_asset("http://127.0.0.1:9/big.bin", standin="test-small",
                  standin_note="Fewer rows.")
     with assets.registered_assets(small, big):
         with pytest.warns(notices.Notice, match="Stand-in"):

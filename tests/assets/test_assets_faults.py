@@ -24,103 +24,20 @@ import threading
 import time
 import zipfile
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.assets.asset_server import PAYLOAD, an_asset, leftovers, start_server
 from tlwidgets import assets, cache_housekeeping, doctor, notices
 from tlwidgets.catalogue import Asset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_H5 = ROOT.parent / "shared" / "assets" / "models" / "mobilenet_2_5_224_tf_no_top.h5"
-PAYLOAD = b"real bytes of a small asset\n" * 1000
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 # --------------------------------------------------------------------------- servers
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_HEAD(self):
-        if self.server.silent:
-            time.sleep(30)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self):
-        server = self.server
-        server.hits.append(self.path)
-        if server.silent or self.path == "/hang":
-            time.sleep(30)
-            return
-        if self.path == "/chunked-cut":  # a chunked body that ends before its last chunk
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            half = PAYLOAD[: len(PAYLOAD) // 2]
-            self.wfile.write(f"{len(half):x}\r\n".encode() + half + b"\r\n")
-            self.wfile.write(f"{len(half):x}\r\n".encode() + half[:100])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        if self.path == "/short":  # Content-Length promises more than is sent
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[:1000])
-            self.close_connection = True
-            return
-        if self.path == "/drip":  # one byte every 0.5 s: each read is quick, the whole is not
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            for byte in PAYLOAD[:200]:
-                try:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                except OSError:
-                    return
-                time.sleep(0.5)
-            return
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in server.slow:  # half, a pause, the rest: lets two fetches overlap
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            time.sleep(server.slow[self.path])
-            self.wfile.write(body[len(body) // 2:])
-        else:
-            self.wfile.write(body)
-
-
-def _start_server(silent: bool = False):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.hits, httpd.slow, httpd.silent = {}, [], {}, silent
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    return httpd
-
-
-@pytest.fixture
-def server():
-    httpd = _start_server()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @contextmanager
@@ -161,40 +78,13 @@ def _raw_server(reply: bytes | None = None, drip: bytes | None = None):
         sock.close()
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    path = tmp_path / "cache"
-    monkeypatch.setenv("TLWIDGETS_CACHE", str(path))
-    monkeypatch.setenv("TLWIDGETS_DATA", "")
-    monkeypatch.delenv("TLWIDGETS_OFFLINE", raising=False)
-    monkeypatch.setenv("TLWIDGETS_DOWNLOAD_TIMEOUT", "1")
-    monkeypatch.delenv("TLWIDGETS_DOWNLOAD_DEADLINE", raising=False)
-    assets._unreachable.clear()
-    notices.reset()
-    yield path
-    assets._unreachable.clear()
-
-
-def _asset(url: str, **kw) -> Asset:
-    fields = dict(id="test-asset", title="Test asset", path="misc/test.bin", url=url,
-                  licence="CC0", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
-                  file_size=len(PAYLOAD))
-    fields.update(kw)
-    return Asset(**fields)
-
-
 def _with_standin(tmp_path, monkeypatch, url: str) -> tuple[Asset, Asset]:
     """The test asset at ``url``, with a local stand-in in a data folder."""
     (tmp_path / "d/misc").mkdir(parents=True, exist_ok=True)
     (tmp_path / "d/misc/small.bin").write_bytes(b"small")
     monkeypatch.setenv("TLWIDGETS_DATA", str(tmp_path / "d"))
     small = Asset(id="test-small", title="Small", path="misc/small.bin", url=None, licence="CC0")
-    return small, _asset(url, standin="test-small", standin_note="Fewer rows.")
-
-
-def _leftovers(cache: Path) -> list[Path]:
-    partial = cache / ".partial"
-    return list(partial.iterdir()) if partial.exists() else []
+    return small, an_asset(url, standin="test-small", standin_note="Fewer rows.")
 
 
 def _folder_zip() -> bytes:
@@ -269,7 +159,7 @@ def test_cache_below_a_file_is_reported(server, cache, monkeypatch):
     (cache.parent / "blocker").write_text("x")
     monkeypatch.setenv("TLWIDGETS_CACHE", str(cache.parent / "blocker" / "cache"))
     server.files["/a.bin"] = PAYLOAD
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")), \
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")), \
             pytest.raises(assets.AssetError, match="blocker is a file"):
         assets.fetch("test-asset")
     status = cache_housekeeping.cache_status()
@@ -305,20 +195,20 @@ def _nullcontext(value):
 def test_full_disk_while_writing_gives_an_asset_error_and_leaves_nothing(server, cache):
     big = os.urandom(24 << 20)  # more than the 20 MB file system holds
     server.files["/big.bin"] = big
-    asset = _asset(f"{server.url}/big.bin", sha256=hashlib.sha256(big).hexdigest(),
+    asset = an_asset(f"{server.url}/big.bin", sha256=hashlib.sha256(big).hexdigest(),
                    file_size=len(big))
     with _tmpfs(cache, "20m"), assets.registered_assets(asset):
         with pytest.raises(assets.AssetError) as err:
             assets.fetch("test-asset", timeout=5)
         msg = str(err.value)
         assert "disk is full" in msg and "TLWIDGETS_CACHE" in msg and "'test-asset'" in msg
-        assert _leftovers(cache) == []
+        assert leftovers(cache) == []
         assert not (cache / "misc/test.bin").exists()
 
 
 def test_nearly_full_cache_is_reported_before_downloading(server, cache):
     server.files["/a.bin"] = PAYLOAD
-    with _tmpfs(cache, "1m"), assets.registered_assets(_asset(f"{server.url}/a.bin")):
+    with _tmpfs(cache, "1m"), assets.registered_assets(an_asset(f"{server.url}/a.bin")):
         assert "is full" in cache_housekeeping.cache_status().problem
         with pytest.raises(assets.AssetError, match="is full"):
             assets.fetch("test-asset")
@@ -335,22 +225,22 @@ def test_chunked_body_cut_short_is_an_asset_error_and_the_standin_is_used(server
         assert "python -m tlwidgets fetch test-asset" in str(err.value)
         with pytest.warns(notices.Notice, match="Stand-in"):
             assert assets.resolve("test-asset").is_standin
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_body_shorter_than_its_content_length_is_refused(server, cache):
-    with assets.registered_assets(_asset(f"{server.url}/short", sha256=None, file_size=None)), \
+    with assets.registered_assets(an_asset(f"{server.url}/short", sha256=None, file_size=None)), \
             pytest.raises(assets.AssetError, match="after 1000 of 28000 bytes"):
         assets.fetch("test-asset")
-    assert not (cache / "misc/test.bin").exists() and _leftovers(cache) == []
+    assert not (cache / "misc/test.bin").exists() and leftovers(cache) == []
 
 
 def test_non_http_reply_is_an_asset_error(cache):
     with _raw_server(reply=b"SSH-2.0-OpenSSH_9.6\r\n") as url, \
-            assets.registered_assets(_asset(f"{url}/a.bin")), \
+            assets.registered_assets(an_asset(f"{url}/a.bin")), \
             pytest.raises(assets.AssetError, match="did not reply in HTTP"):
         assets.fetch("test-asset")
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 @pytest.mark.parametrize("value", ["nan", "-1", "inf", "abc", "0"])
@@ -408,28 +298,28 @@ def test_doctor_json_reports_an_unusable_cache(tmp_path, shared_assets, monkeypa
 
 def test_dripping_server_is_stopped_by_the_speed_floor(server, cache):
     # One byte every 0.5 s never trips a 2 s per-read timeout; the old code waited 100 s.
-    with assets.registered_assets(_asset(f"{server.url}/drip")):
+    with assets.registered_assets(an_asset(f"{server.url}/drip")):
         t0 = time.monotonic()
         with pytest.raises(assets.AssetError, match="stalled") as err:
             assets.fetch("test-asset", timeout=2)
         assert time.monotonic() - t0 < 6
     assert "test-asset" in str(err.value)
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_dripping_headers_are_stopped_by_the_total_deadline(cache, monkeypatch):
     monkeypatch.setenv("TLWIDGETS_DOWNLOAD_DEADLINE", "3")
     with _raw_server(drip=b"HTTP/1.1 200 OK\r\nContent-Length: 28000\r\nX-Slow: " + b"x" * 100) as url, \
-            assets.registered_assets(_asset(f"{url}/a.bin")):
+            assets.registered_assets(an_asset(f"{url}/a.bin")):
         t0 = time.monotonic()
         with pytest.raises(assets.AssetError, match="3 s deadline"):
             assets.fetch("test-asset", timeout=2)
         assert time.monotonic() - t0 < 6
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_pack_with_no_host_answering_fails_within_one_timeout(cache):
-    silent = [_start_server(silent=True) for _ in range(5)]
+    silent = [start_server(silent=True) for _ in range(5)]
     try:
         lines = ", ".join(
             f'Asset(id="test-{i}", title="T{i}", path="misc/{i}.bin", url="{s.url}/{i}.bin", '
@@ -455,7 +345,7 @@ def test_pack_with_no_host_answering_fails_within_one_timeout(cache):
 
 
 def test_retry_after_a_stall_says_why_the_host_is_skipped_and_fetch_retries(server, cache):
-    with assets.registered_assets(_asset(f"{server.url}/hang")):
+    with assets.registered_assets(an_asset(f"{server.url}/hang")):
         with pytest.raises(assets.AssetError, match="did not answer"):
             assets.resolve("test-asset")
         t0 = time.monotonic()
@@ -501,7 +391,7 @@ def test_two_processes_fetching_the_same_folder_both_succeed(server, cache, lock
     assert len(list((cache / "images/set/train/a").iterdir())) == 20
     # with the lock the second waited, then took the finished copy: one download
     assert len(server.hits) == (1 if lock else 2)
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 # --------------------------------------------------------------------------- leftovers
@@ -521,7 +411,7 @@ def test_kill_9_leftover_is_reported_and_cleaned(server, cache):
     proc = _child(code, {"TLWIDGETS_CACHE": str(cache), "TLWIDGETS_DATA": "",
                          "TLWIDGETS_OFFLINE": ""})
     deadline = time.monotonic() + 30
-    while not [p for p in _leftovers(cache) if p.stat().st_size > 0]:
+    while not [p for p in leftovers(cache) if p.stat().st_size > 0]:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
     live = cache_housekeeping.leftovers()
@@ -538,9 +428,9 @@ def test_kill_9_leftover_is_reported_and_cleaned(server, cache):
     assert "Leftovers: 1" in text and str(left.path) in text
     assert any("tlwidgets clean" in fix for fix in report.fixes)
     # the next fetch cleans it up on its way
-    with assets.registered_assets(_asset(f"{server.url}/a.bin")):
+    with assets.registered_assets(an_asset(f"{server.url}/a.bin")):
         assets.fetch("test-asset")
-    assert _leftovers(cache) == []
+    assert leftovers(cache) == []
 
 
 def test_clean_keeps_what_is_recent_or_not_ours_and_removes_what_is_stale(cache, capsys):
@@ -588,7 +478,7 @@ def test_files_and_folders_follow_the_umask(server, cache, mask):
                      licence="CC0", download_md5=hashlib.md5(gz).hexdigest(), archive="gzip")
     old = os.umask(mask)
     try:
-        with assets.registered_assets(_asset(f"{server.url}/a.bin"),
+        with assets.registered_assets(an_asset(f"{server.url}/a.bin"),
                                       _folder_asset(f"{server.url}/set.zip", body), gz_asset):
             plain = assets.fetch("test-asset").path
             folder = assets.fetch("test-dir").path
@@ -628,7 +518,7 @@ def test_same_size_junk_weights_from_the_server_are_refused(server, cache):
     with assets.registered_assets(_h5_asset(f"{server.url}/w.h5")), \
             pytest.raises(assets.ChecksumError, match="not a valid keras-h5"):
         assets.fetch("test-h5")
-    assert not (cache / "models/w.h5").exists() and _leftovers(cache) == []
+    assert not (cache / "models/w.h5").exists() and leftovers(cache) == []
 
 
 def test_weights_that_do_not_load_are_removed_from_the_cache(cache, monkeypatch):
