@@ -38,8 +38,10 @@ chromium:
 	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 # Runs the whole test suite: unit, notebook (smoke profile) and browser tests.
+# TEST_JOBS=1 runs the tests one after the other (no pytest-xdist workers).
+TEST_JOBS ?= 2
 test: install chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not notebook and not browser" $(PYTEST_ARGS)

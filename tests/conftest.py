@@ -83,11 +83,18 @@ def run_notebook(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (make test: -n 2 --dist loadgroup) the browser tests share one
+    # JupyterLab and the notebook tests one set of executed notebooks: each group stays on
+    # one worker, and the other tests spread over both.
     for item in items:
-        if "browser" in item.nodeid.split("/"):
+        browser = "browser" in item.nodeid.split("/")
+        notebook = "run_notebook" in getattr(item, "fixturenames", ())
+        if browser:
             item.add_marker(pytest.mark.browser)
-        if "run_notebook" in getattr(item, "fixturenames", ()):
+        if notebook:
             item.add_marker(pytest.mark.notebook)
+        if browser or notebook:
+            item.add_marker(pytest.mark.xdist_group("browser" if browser else "notebooks"))
 
 
 def pytest_report_header(config):
