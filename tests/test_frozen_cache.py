@@ -99,6 +99,11 @@ def test_second_call_hits_and_key_follows_bottom_weights(data, tmp_path):
     out = fc.bottom_output(split, x, cache=tmp_path)
     assert not out.hit and out.paths[0] != key
     assert fc.bottom_output(split, x[:-1], cache=tmp_path).paths[0] != out.paths[0]  # data
+    assert fc.bottom_output(fc.split_frozen(_classifier(), 1), x,  # the original bottom
+                            cache=tmp_path).paths[0] == key
+    one, two = (_classifier(preprocess=keras.layers.Rescaling(s, name="prep")) for s in (1., 2.))
+    assert (fc.bottom_output(fc.split_frozen(one, 1), x, cache=tmp_path)
+            .paths[0] != fc.bottom_output(fc.split_frozen(two, 1), x, cache=tmp_path).paths[0])
 
 
 def test_bad_input_is_refused_clearly(data, tmp_path):

@@ -44,6 +44,7 @@ is kept.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 import weakref
@@ -258,9 +259,23 @@ def _data_digest(x: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _configs_digest(model: keras.Model) -> str:
+    """The bottom's layer settings: weightless layers (a Rescaling's scale) count too."""
+    h = fcache.hasher()
+    for info in iter_layers(model):
+        try:
+            config = json.dumps(info.layer.get_config(), sort_keys=True, default=repr)
+        except Exception:  # a custom layer without get_config
+            config = type(info.layer).__qualname__
+        h.update(f"{info.path}|{config}\n".encode())
+    return h.hexdigest()
+
+
 def _keys(split: FrozenSplit, x: np.ndarray, modes: Sequence[str]) -> list[str]:
     data = _data_digest(x)
-    return [fcache.keys_for(split.bottom, [split.cut], data=data, prep=f"frozen-bottom|{mode}",
+    configs = _configs_digest(split.bottom)
+    return [fcache.keys_for(split.bottom, [split.cut], data=data,
+                            prep=f"frozen-bottom|{mode}|layers={configs}",
                             size=int(x.shape[1]) if x.ndim > 1 else 0, pooling="none")[0]
             for mode in modes]
 
