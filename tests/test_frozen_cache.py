@@ -60,7 +60,8 @@ def test_cached_training_equals_end_to_end_and_hits_next_time(data, tmp_path):
     assert split.cut == "base/block_2_relu" and [b.name for b in split.top_blocks] == [
         "block_3", "block_4"]
     before = [w.copy() for w in split.bottom.get_weights()]
-    kwargs = dict(top_blocks=2, epochs=3, learning_rate=1e-2, batch_size=8)
+    kwargs = dict(top_blocks=2, epochs=3, learning_rate=1e-2, batch_size=8,
+                  validation=(x[:8], y[:8]))
     fc.fine_tune_top(cached, x, y, cache=tmp_path, **kwargs)
     fc.fine_tune_top(direct, x, y, cache=False, **kwargs)
     # the bottom is untouched; the top moved, and the same way on both paths
@@ -72,12 +73,13 @@ def test_cached_training_equals_end_to_end_and_hits_next_time(data, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     run, ref = fc.last_run(cached), fc.last_run(direct)
     assert run.cache and not run.hit and not ref.cache
-    np.testing.assert_allclose(run.history["loss"], ref.history["loss"], rtol=1e-4)
+    for metric in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(run.history[metric], ref.history[metric], rtol=1e-4)
     # the returned model predicts raw images as top(bottom(x))
     np.testing.assert_allclose(_call(cached, x), _call(split.top, _call(split.bottom, x)),
                                rtol=1e-5, atol=1e-6)
     # a second call finds the bottom's output on disk
-    assert len(run.cache_paths) == 1 and run.cache_paths[0].is_file()
+    assert len(run.cache_paths) == 2 and all(p.is_file() for p in run.cache_paths)  # + val
     fc.fine_tune_top(cached, x, y, cache=tmp_path, **kwargs | {"epochs": 1})
     assert fc.last_run(cached).hit and fc.last_run(cached).cache_paths == run.cache_paths
 

@@ -15,25 +15,43 @@ images gives the trained model at once.
 >>> fine_tune_top(model, x, y, top_blocks=1, epochs=5)         # doctest: +SKIP
 >>> model.predict(x_test)                                      # doctest: +SKIP
 
-Where the cut may go. The top must see the bottom only through one tensor.
-Block boundaries of chains and of residual blocks whose skip stays inside the
-block (MobileNet, MobileNetV2, ResNet, EfficientNet) are clean. A skip that
-crosses the cut (NASNet cells read the two previous cells) is refused with an
-error that names the nearest clean ``top_blocks``; nothing is cut elsewhere
-silently.
+Where the cut may go. ``top_blocks`` counts the base's blocks with weights,
+as :func:`tlwidgets.freezing.unfreeze_top` does (MobileNetV2's top
+convolution is one); the base is the classifier's nested model
+(:func:`tlwidgets.blocks.find_base`), as :func:`tlwidgets.training.build_classifier`
+makes it. The top must see the bottom only through one tensor. Block
+boundaries of chains and of residual blocks whose skip stays inside the block
+are clean (MobileNet, MobileNetV2, ResNet50 checked). A skip that crosses the
+cut (NASNet cells read the two previous cells) is refused with an error that
+names the nearest clean ``top_blocks``; nothing is ever cut elsewhere silently.
+
+The cache. One ``.npz`` per image array and mode, keyed as the feature cache
+keys (the bottom's architecture, layer settings and every weight byte, the cut,
+the mode and every byte of the images), so changing a weight below the cut, or
+one image, computes it again, while a change above the cut does not. A subset
+of the images is another array, hence another entry. Writes are atomic: an
+error or a kill never leaves a readable half-written file (a killed write
+leaves a hidden temporary file, which :func:`tlwidgets.featurize.clear_cache`
+removes once stale); an unwritable cache is reported and the output used anyway.
 
 Augmentation: what the cache trades away. Random augmentation (and any layer
 that is random at train time, such as Dropout) before the cut must reach the
 raw image, fresh in every epoch; a cache holds fixed outputs. When the bottom
 holds such layers, ``augmented_copies`` must say what to do:
 ``0`` caches the un-augmented output and trains without augmentation (the
-trade: less regularisation, which costs accuracy on small sets);
+trade: none of its regularisation);
 ``k >= 1`` caches ``k`` augmented copies of every image, made with the layers
 in training mode and seeded, and epoch ``e`` trains on copy ``e % k`` (the
-trade: ``k`` bottom passes and ``k`` times the disk; with ``k < epochs`` the
-network sees the same augmentations again, where end-to-end training draws new
-ones each epoch). Left at None, such a model is refused. ``cache=False``
+trade: ``k`` bottom passes and ``k`` times the disk, and with ``k < epochs``
+the network sees the same augmentations again, where end-to-end training draws
+new ones each epoch). Left at None, such a model is refused. ``cache=False``
 trains end to end, augmentation and all.
+
+What it saves: the frozen part's forward pass in every epoch after the first
+(``benchmarks/bench_top_cache.py`` measures it). The top still trains every
+epoch, so the gain is largest when the top is small beside the bottom and the
+epochs many, and a second run on the same images (another learning rate, a
+repeat) skips the bottom pass altogether.
 
 BatchNormalization in the top stays frozen, in inference mode, unless
 ``train_bn=True`` (:mod:`tlwidgets.freezing`); in the bottom it always is.
@@ -153,14 +171,19 @@ def split_frozen(model: keras.Model, top_blocks: int = 1) -> FrozenSplit:
     if isinstance(split, str):
         clean = _nearest_clean(model, base, base_path, weighted, k)
         hint = (f" Clean cuts nearby: top_blocks={' or '.join(map(str, clean))}." if clean
-                else " No block boundary of this base is clean; train end to end (cache=False).")
-        raise CutError(f"Cannot cache below the top {k} blocks of {model.name!r}: {split}, so "
+                else f" No clean cut within {_SEARCH} blocks of it; train end to end "
+                "(cache=False).")
+        raise CutError(f"Cannot cache below the top {k} block{'s' * (k != 1)} of "
+                       f"{model.name!r}: {split}, so "
                        f"the top would need more than the cached tensor.{hint}")
     return split
 
 
+_SEARCH = 4  # how many blocks either way to look for a clean cut (each look replays the graph)
+
+
 def _nearest_clean(model, base, base_path, weighted, k) -> list[int]:
-    for distance in range(1, len(weighted)):
+    for distance in range(1, min(len(weighted), _SEARCH + 1)):
         found = [j for j in (k - distance, k + distance) if 0 <= j < len(weighted)
                  and not isinstance(_split(model, base, base_path, weighted, j), str)]
         if found:
@@ -353,12 +376,12 @@ class TopRun:
 
     cache: bool
     cut: str | None
-    hit: bool
+    hit: bool  # every output it needed (training and validation images) came from the cache
     bottom_seconds: float  # computing (or loading) the cached output; 0 end to end
     train_seconds: float
     history: dict[str, list[float]]
     augmented_copies: int | None
-    cache_paths: list[Path] = field(default_factory=list)
+    cache_paths: list[Path] = field(default_factory=list)  # training copies, then validation
     notices: list[str] = field(default_factory=list)
 
 
@@ -446,10 +469,12 @@ def fine_tune_top(model: keras.Model, x_train, y_train, *, top_blocks: int = 1, 
     out = bottom_output(split, x, cache=cache, batch_size=batch_size, augmented_copies=copies,
                         seed=seed)
     notes += out.notices
+    hit, paths = out.hit, list(out.paths)
     val_ds = None
     if val is not None:
         vout = bottom_output(split, val[0], cache=cache, batch_size=batch_size)
         notes += vout.notices
+        hit, paths = hit and vout.hit, paths + vout.paths
         val_ds = training._as_dataset((vout.features[0], val[1]), batch_size, shuffle=False,
                                       seed=seed)
     bottom_seconds = time.perf_counter() - t0
@@ -469,6 +494,6 @@ def fine_tune_top(model: keras.Model, x_train, y_train, *, top_blocks: int = 1, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         training.compile_classifier(model, float(learning_rate), strategy=strategy, loss=loss)
-    _RUNS[model] = TopRun(True, split.cut, out.hit, bottom_seconds, train_seconds,
-                          dict(history), augmented_copies, out.paths, notes)
+    _RUNS[model] = TopRun(True, split.cut, hit, bottom_seconds, train_seconds,
+                          dict(history), augmented_copies, paths, notes)
     return model
