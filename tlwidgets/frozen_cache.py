@@ -82,6 +82,7 @@ from tlwidgets.notices import notice
 
 __all__ = [
     "BottomOutput",
+    "CutError",
     "FrozenSplit",
     "TopRun",
     "bottom_output",
@@ -109,7 +110,7 @@ class FrozenSplit:
     top: keras.Model
     cut: str  # the operation whose output is cached ("base/conv_pw_12_relu")
     top_blocks: list[Block]
-    base_path: str  # the nested base's path ("" when the model is the base)
+    base_path: str  # the nested base's path ("mobilenet_0.25_128")
 
     @property
     def random_layers(self) -> list[str]:
