@@ -174,3 +174,20 @@ def test_bad_input_gets_a_clear_error(xrays):
         up.settings("smoke", epoch=3)
     with pytest.raises(ValueError, match="Unknown sources"):
         up.pretrain_sources(xtr, names=["imagenet"], profile="smoke")
+
+
+def test_predicted_vs_measured_puts_the_scores_beside_the_accuracies_and_ranks_them():
+    rows = [{**_rec(f"{s} + logistic regression", 10, rep, acc + 0.01 * rep), "source": s,
+             "use": "featuriser"}
+            for s, acc in [("a", 0.6), ("b", 0.7), ("c", 0.8)] for rep in range(2)]
+    rows.append({**_rec("c, fine-tuned", 10, 0, 0.1), "source": "c", "use": "fine-tuned"})
+    predicted = [{"source": "a", "logme": -1.0, "knn": 0.9}, {"source": "b", "logme": -0.5,
+                                                              "knn": 0.8},
+                 {"source": "c", "logme": 0.2, "knn": 0.7}]
+    out = up.predicted_vs_measured(predicted, rows)
+    assert [t["source"] for t in out["table"]] == ["a", "b", "c"]
+    assert out["table"][2]["measured"] == {10: pytest.approx(0.805)}
+    tau = {a["score"]: a["kendall_tau"] for a in out["agreement"]}
+    assert tau["logme"] == pytest.approx(1.0) and tau["knn"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="use must be"):
+        up.predicted_vs_measured(predicted, rows, use="probe")

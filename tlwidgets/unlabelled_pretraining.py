@@ -54,6 +54,7 @@ __all__ = [
     "compare_pretraining",
     "negative_transfer",
     "predicted_transferability",
+    "predicted_vs_measured",
     "pretrain_end_to_end",
     "pretrain_layerwise",
     "pretrain_sources",
@@ -74,15 +75,16 @@ PIXELS = "pixels + logistic regression"
 SETTINGS: dict[str, dict] = {
     "smoke": {"filters": (4, 8), "epochs_per_layer": 1, "epochs": 2, "reconstruct_epochs": 1,
               "image_size": 32, "batch_size": 64, "pretrain_images": 256,
-              "sizes": (5,), "repeats": 1, "finetune_steps": 3, "finetune_lr": 1e-3},
+              "sizes": (5,), "repeats": 1, "finetune_steps": 3, "finetune_lr": 1e-3,
+              "sources": SOURCES[:3]},  # no MobileNet: tracing it alone takes many seconds
     "quick": {"filters": (16, 32, 64), "epochs_per_layer": 2, "epochs": 4,
               "reconstruct_epochs": 1, "image_size": 48, "batch_size": 64,
               "pretrain_images": 1200, "sizes": (10, 100), "repeats": 2,
-              "finetune_steps": 20, "finetune_lr": 1e-3},
+              "finetune_steps": 20, "finetune_lr": 1e-3, "sources": SOURCES},
     "workshop": {"filters": (16, 32, 64), "epochs_per_layer": 3, "epochs": 6,
                  "reconstruct_epochs": 2, "image_size": 48, "batch_size": 64,
-                 "pretrain_images": None, "sizes": (10, 50, 200), "repeats": 3,
-                 "finetune_steps": 30, "finetune_lr": 1e-3},
+                 "pretrain_images": None, "sizes": (10, 50, 200), "repeats": 2,
+                 "finetune_steps": 20, "finetune_lr": 1e-3, "sources": SOURCES},
 }
 
 
@@ -128,12 +130,13 @@ def _with_baselines(names: Sequence[str], baselines: Mapping[str, str]) -> list[
 def pretrain_sources(images, *, names: Sequence[str] | None = None, profile: str = "workshop",
                      seed: int = 0, progress: Callable[[dict], None] | None = None,
                      **overrides) -> dict[str, keras.Model]:
-    """Build the encoders of :data:`SOURCES` (or ``names``, with their random starts) from
+    """Build the encoders of ``names`` (default: the profile's ``sources``), with their random
+    starts, from
     unlabelled ``images``: no label is used. ``progress`` gets each pretraining epoch's
     ``{"source", "stage", "epoch", "loss"}`` and ``{"source", "seconds"}`` when one is built.
     """
     cfg = settings(profile, **overrides)
-    names = _with_baselines(SOURCES if names is None else list(names), BASELINES)
+    names = _with_baselines(cfg["sources"] if names is None else list(names), BASELINES)
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
         raise ValueError(f"Unknown sources {unknown}; choose from {list(SOURCES)}.")
@@ -231,8 +234,8 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
     """Each source as a featuriser and as a fine-tuning start, on the same labelled subsets:
     the tidy records of :func:`~tlwidgets.learning_curves.learning_curve`.
 
-    ``sources``: names from :data:`SOURCES` (pretrained here on all of ``x_train``, without
-    its labels), or ``{name: encoder}`` from :func:`pretrain_sources` (fine-tuning leaves
+    ``sources``: names from :data:`SOURCES` (default: the profile's; pretrained here on all
+    of ``x_train``, without its labels), or ``{name: encoder}`` from :func:`pretrain_sources` (fine-tuning leaves
     their weights as they were). The random start of each architecture is always added.
     Methods are named ``"<source> + logistic regression"`` and ``"<source>, fine-tuned"``
     (``uses`` picks them), plus ``"pixels + logistic regression"`` with ``pixels``. Sizes
@@ -344,3 +347,39 @@ def predicted_transferability(sources: Mapping[str, keras.Model | None], images,
                      "n_images": len(x), "n_features": f.shape[1],
                      "seconds": time.perf_counter() - start})
     return rows
+
+
+def predicted_vs_measured(predicted: Sequence[Mapping], rows: Sequence[Mapping], *,
+                          use: str = "featuriser") -> dict:
+    """The scores of :func:`predicted_transferability` next to the accuracy measured by
+    :func:`compare_pretraining` (``use``: ``"featuriser"`` or ``"fine-tuned"``).
+
+    Returns ``{"table": [{"source", "logme", "knn", "measured": {size: mean}}],
+    "agreement": [{"size", "score", "kendall_tau"}]}``: Kendall's tau between each
+    score's ranking of the sources and the measured ranking at each size (1: the same
+    order, -1: reversed; ``nan`` with fewer than three sources).
+    """
+    from scipy.stats import kendalltau
+
+    if use not in USES:
+        raise ValueError(f"use must be one of {USES}, not {use!r}.")
+    summary = summarise_curves([r for r in rows if r.get("use") == use])
+    table = []
+    for p in predicted:
+        by_size = summary.get(next((m for m in summary if _source_of(rows, m) == p["source"]),
+                                   ""), {})
+        table.append({"source": p["source"], "logme": p["logme"], "knn": p["knn"],
+                      "measured": {size: v["mean"] for size, v in by_size.items()}})
+    sizes = list(dict.fromkeys(s for t in table for s in t["measured"]))
+    agreement = []
+    for size in sizes:
+        have = [t for t in table if size in t["measured"]]
+        for score in ("logme", "knn"):
+            tau = (kendalltau([t[score] for t in have], [t["measured"][size] for t in have])[0]
+                   if len(have) >= 3 else float("nan"))
+            agreement.append({"size": size, "score": score, "kendall_tau": float(tau)})
+    return {"table": table, "agreement": agreement}
+
+
+def _source_of(rows: Sequence[Mapping], method: str) -> str | None:
+    return next((r.get("source") for r in rows if r["method"] == method), None)
