@@ -37,6 +37,7 @@ __all__ = [
     "pretrain_layerwise",
     "random_encoder",
     "reconstruct_pretrain",
+    "set_trainable",
     "train_next_layer",
 ]
 
@@ -94,6 +95,16 @@ def _fit(model, x, target, *, epochs, batch_size, seed, stage, progress, lr=1e-3
     return [float(v) for v in hist.history["loss"]]
 
 
+def set_trainable(model, value: bool) -> None:
+    """Set ``trainable`` on ``model`` and on every layer inside it, nested models included
+    (a layer shared with another model keeps its own flag otherwise)."""
+    model.trainable = value
+    for layer in getattr(model, "layers", []):
+        layer.trainable = value
+        if getattr(layer, "layers", None):
+            set_trainable(layer, value)
+
+
 def _check_filters(filters) -> tuple[int, ...]:
     filters = tuple(filters)
     if not filters or any(isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1
@@ -141,8 +152,7 @@ def train_next_layer(encoder: keras.Model | None, images, filters: int, *, epoch
                   stage=f"layer {k}", progress=progress)
     below = [] if encoder is None else list(encoder.layers)
     grown = keras.Sequential([keras.Input(x.shape[1:]), *below, conv], name="ae_layerwise")
-    for layer in grown.layers:  # setting the model's flag alone leaves the layers frozen
-        layer.trainable = True
+    set_trainable(grown, True)
     return grown, losses
 
 
@@ -265,7 +275,7 @@ def reconstruct_pretrain(encoder: keras.Model, images, *, epochs: int = 3,
         encoder.trainable = False
         _fit(model, x, x, epochs=decoder_epochs, batch_size=batch_size, seed=seed,
              stage="decoder", progress=progress)
-    encoder.trainable = True
+    set_trainable(encoder, True)
     _fit(model, x, x, epochs=epochs, batch_size=batch_size, seed=seed + 1,
          stage="encoder and decoder", progress=progress, lr=lr)
     return encoder

@@ -44,6 +44,7 @@ from tlwidgets.autoencoders import (
     pretrain_layerwise,
     random_encoder,
     reconstruct_pretrain,
+    set_trainable,
 )
 from tlwidgets.learning_curves import Draw, Fit, PerClass, learning_curve, summarise_curves
 
@@ -198,7 +199,7 @@ class _FineTune:
         out = keras.layers.Dense(n_classes, activation="softmax", name="head")(h)
         self.encoder = encoder
         self.model = keras.Model(inputs, out, name=f"fine_tune_{encoder.name}")
-        encoder.trainable = True
+        set_trainable(encoder, True)
         self.model.compile(optimizer=keras.optimizers.Adam(lr),
                            loss="sparse_categorical_crossentropy")
         self.model.optimizer.build(self.model.trainable_variables)
