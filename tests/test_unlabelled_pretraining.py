@@ -96,7 +96,8 @@ def test_fine_tuning_leaves_the_given_encoders_as_they_came(xrays):
     enc = ae.random_encoder((28, 28, 1), filters=(4,), seed=2)
     before = [w.copy() for w in enc.get_weights()]
     rows = up.compare_pretraining(xtr, ytr, xte, yte, sizes=(4,), repeats=1, profile="smoke",
-                                  sources={up.RANDOM_SMALL: enc}, uses=["fine-tuned"],
+                                  sources={up.RANDOM_SMALL: enc, "pixels": None},
+                                  uses=["fine-tuned"],
                                   pixels=False, finetune_steps=3)
     assert [r["method"] for r in rows] == ["random (small encoder), fine-tuned"]
     for a, b in zip(enc.get_weights(), before, strict=True):

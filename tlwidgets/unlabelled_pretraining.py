@@ -236,10 +236,12 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
     the tidy records of :func:`~tlwidgets.learning_curves.learning_curve`.
 
     ``sources``: names from :data:`SOURCES` (default: the profile's; pretrained here on all
-    of ``x_train``, without its labels), or ``{name: encoder}`` from :func:`pretrain_sources` (fine-tuning leaves
-    their weights as they were). The random start of each architecture is always added.
-    Methods are named ``"<source> + logistic regression"`` and ``"<source>, fine-tuned"``
-    (``uses`` picks them), plus ``"pixels + logistic regression"`` with ``pixels``. Sizes
+    of ``x_train``, without its labels), or ``{name: encoder}`` from
+    :func:`pretrain_sources` (fine-tuning leaves their weights as they were). The random
+    start of each architecture is always added. Methods are named
+    ``"<source> + logistic regression"`` and ``"<source>, fine-tuned"`` (``uses`` picks
+    them), plus ``"pixels + logistic regression"`` with ``pixels`` (a
+    source that is ``None``, as in :func:`predicted_transferability`, is left to it). Sizes
     are labelled images per class; ``sizes``, ``repeats`` and the training settings default
     to ``profile``'s (:data:`SETTINGS`). Each record also holds ``source``, ``use`` and
     ``baseline`` (the method of the same use from the random start; ``None`` for a baseline).
@@ -256,6 +258,7 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
         raise ValueError(f"Training images are {xtr.shape[1:3]} but test images "
                          f"{xte.shape[1:3]}; give both at one size.")
     if isinstance(sources, Mapping):
+        sources = {n: e for n, e in sources.items() if e is not None}  # None: pixels, below
         missing = [BASELINES[n] for n in sources if n in BASELINES and BASELINES[n] not in sources]
         encoders = dict(sources)
         if missing:
