@@ -43,6 +43,7 @@ __all__ = [
     "domain_curves",
     "hog_features",
     "learner_domain",
+    "prepare_folder",
     "prepare_domain",
 ]
 
@@ -475,3 +476,15 @@ def learner_domain(root: str | Path, *, image_size: int, smallest_size: int,
                          f"{smallest_size} training images; add images.")
     return train, test, notices
 
+
+
+def prepare_folder(root: str | Path, *, featuriser, smallest_size: int, **kwargs) -> DomainData:
+    """A learner's folder as a domain: checked by :func:`learner_domain` first (a bad folder
+    raises before anything is featurised, so no cache entry is started), then prepared."""
+    image_size = featuriser.fit().input_size_
+    train, test, notices = learner_domain(root, image_size=image_size,
+                                          smallest_size=smallest_size)
+    domain = prepare_domain(Path(root).expanduser().name or str(root), train, test,
+                            featuriser=featuriser, **kwargs)
+    domain.notices = notices
+    return domain
