@@ -112,7 +112,10 @@ record("trainable_counts", {"frozen": frozen_trainable, "top": top_trainable,
 # and `freezing.unfreeze_top` / `unfreeze_all(train_bn=False)`, builds each model once and
 # resets it to its starting weights for every training subset (building a training graph
 # costs seconds; a reset costs milliseconds). LP-FT's linear probe is a logistic
-# regression on the featuriser's features, copied into the head.
+# regression on the featuriser's features, copied into the head. "Fine-tune top blocks"
+# runs the frozen lower part once per image and trains the top on its cached output
+# (`tlwidgets.frozen_cache.fine_tune_top`): several times faster, and the trade is that
+# augmentation cannot reach the raw image there, so that regime trains without it.
 
 # %% [markdown]
 # ## 2. Two domains, one test set each

@@ -120,7 +120,9 @@ class KerasRegime:
     ``regime``: ``"frozen"`` (new head on the frozen base, augmented images),
     ``"lp-ft"`` (the head first fitted as a logistic regression on the featuriser's
     features ``features_train``, then every layer fine-tuned at ``base_lr``),
-    ``"top"`` (the top ``top_blocks`` blocks and the head at ``base_lr``), ``"all"``
+    ``"top"`` (the top ``top_blocks`` blocks and the head at ``base_lr``, trained on a disk
+    cache of the frozen part's output by :func:`tlwidgets.frozen_cache.fine_tune_top`, so
+    without augmentation), ``"all"``
     (every layer at ``base_lr``, BatchNormalization frozen) or ``"random"`` (the same
     architecture from random weights, every layer and BatchNormalization trained at
     ``head_lr``).
@@ -156,8 +158,9 @@ class KerasRegime:
 
         s = self.settings
         augment = augmentation(seed=self.seed) if (s.augment and self.regime == "frozen") else None
-        if self.regime in ("top", "all", "lp-ft", "random") and s.augment:
+        if self.regime in ("all", "lp-ft", "random") and s.augment:
             augment = augmentation(rotation=0.0, zoom=0.0, contrast=0.0, seed=self.seed)
+        # "top" trains from the frozen part's cached output: no augmentation (the trade).
         model = build_classifier(self.backbone, len(self.classes_), augment=augment,
                                  seed=self.seed, name=f"regime_{self.regime.replace('-', '_')}")
         if self.regime in ("all", "lp-ft"):
@@ -177,6 +180,8 @@ class KerasRegime:
     def _reset(self):
         """The starting weights and a fresh optimizer (step 0, zero moments) for each draw."""
         self.model_.set_weights(self._start)
+        if self.regime == "top":  # fine_tune_top makes its own optimizer
+            return
         for v, value in zip(self.model_.optimizer.variables, self._opt_start, strict=True):
             v.assign(value)
 
@@ -204,6 +209,8 @@ class KerasRegime:
         y = np.searchsorted(self.classes_, self.y_train[idx]).astype(np.int32)
         s = self.settings
         epochs = s.epochs(len(idx))
+        if self.regime == "top":
+            return self._top_from_cache(idx, y, epochs, draw.seed)
         steps = max(1, math.ceil(epochs * len(idx) / s.batch_size))
         # Full batches from a reshuffled, repeated stream: one graph for every training size.
         ds = (tf.data.Dataset.from_tensor_slices((self.x_train[idx], y))
@@ -213,8 +220,23 @@ class KerasRegime:
         self.epochs_.append(epochs)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
+    def _top_from_cache(self, idx, y, epochs: int, seed: int) -> dict[str, float]:
+        """The top blocks trained on the frozen bottom's output, cached on disk
+        (:func:`tlwidgets.frozen_cache.fine_tune_top`); the bottom runs once per image."""
+        from tlwidgets.frozen_cache import fine_tune_top
+
+        s = self.settings
+        fine_tune_top(self.model_, self.x_train[idx], y, top_blocks=s.top_blocks, epochs=epochs,
+                      learning_rate=s.base_lr, batch_size=s.batch_size, seed=self.seed + seed)
+        self.epochs_.append(epochs)
+        return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        logits = self.model_.predict(x, batch_size=128, verbose=0)
+        if self.regime == "top":  # recompiled by every run: plain calls, no graph to rebuild
+            logits = np.concatenate([np.asarray(self.model_(x[i:i + 128], training=False))
+                                     for i in range(0, len(x), 128)])
+        else:
+            logits = self.model_.predict(x, batch_size=128, verbose=0)
         z = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
