@@ -177,6 +177,7 @@ print(f"features, pixels and HOG for both domains: {time.perf_counter() - t:.0f}
 # images. The cheap methods run at every size; the Keras regimes at `CFG["keras_sizes"]`.
 
 # %%
+from tlwidgets import training
 from tlwidgets.learning_curves import plot_learning_curves, size_label, summarise_curves
 
 CHEAP = [m for m in tr.METHODS if m not in tr.KERAS_REGIMES]
@@ -193,6 +194,8 @@ for name, domain in domains.items():
                               repeats=CFG["keras_repeats"], settings=settings,
                               regimes=regimes[name])
     curves[name] = cheap + costly
+    regimes[name].clear()  # ten compiled networks would not fit a small machine's memory
+    training.free_memory()
 curve_seconds = time.perf_counter() - t
 print(f"learning curves: {curve_seconds:.0f} s")
 record("curve_seconds", curve_seconds)
@@ -412,7 +415,7 @@ check("06-1", result, rows=curves["chest X-rays"])
 # Your attempt at exercise 2
 
 # %% tags=["solution"]
-from tlwidgets import freezing, training
+from tlwidgets import freezing
 
 my_model = training.build_classifier(backbone, 2)
 freezing.unfreeze_top(my_model, 2, train_bn=False)
