@@ -202,3 +202,31 @@ def test_learner_folder_mixed_sizes_and_grey_images_are_said(tmp_path):
     assert train.images.shape[1:] == (32, 32, 3) and len(train) + len(test) == 20
     assert np.bincount(test.labels).tolist() == [3, 3]
     assert any("different sizes" in n for n in notices) and any("grey" in n for n in notices)
+
+
+# --------------------------------------------------------------------------- self-checks
+
+def test_exercise_06_1_wants_the_auc_crossover_of_the_same_records():
+    from tlwidgets.exercises import check
+
+    rows = rows_for({"featuriser + linear SVM": {10: 0.8, 100: 0.8},
+                     "fine-tune all layers": {10: 0.7, 100: 0.9}})
+    auc = [{**r, "metric": "roc_auc"} for r in rows]
+    assert check("06-1", tr.crossover(auc, metric="roc_auc")["d"], rows=auc)
+    wrong = check("06-1", tr.crossover(rows)["d"], rows=auc)
+    assert not wrong and "roc_auc" in wrong.message
+    assert not check("06-1", 100, rows=auc)
+
+
+def test_exercise_06_2_wants_the_top_two_blocks_with_batchnorm_frozen(tiny):
+    from tlwidgets import freezing, training
+    from tlwidgets.exercises import check
+
+    base = tiny[0]
+    model = training.build_classifier(base, 2)
+    freezing.unfreeze_top(model, 2, train_bn=False)
+    assert check("06-2", model)
+    freezing.unfreeze_top(model, 1, train_bn=False)
+    assert "top two" in check("06-2", model).message
+    freezing.unfreeze_top(model, 2, train_bn=True)
+    assert "BatchNormalization" in check("06-2", model).message
