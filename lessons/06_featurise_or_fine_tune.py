@@ -276,40 +276,63 @@ for name, rows in curves.items():
               f"({verdict})")
 
 # %% [markdown]
-# The remedy the source names for a far domain: pretrain on the abundant *unlabelled*
-# target images (a convolutional autoencoder, layer by layer), alone or on top of ImageNet,
-# then fine-tune. `tlwidgets.unlabelled_pretraining` (its own section, next) measures it
-# against ImageNet-only and random initialisation at the same labelled sizes.
+# ### The remedy: pretrain on the unlabelled X-rays
+#
+# The source's remedy for a far domain: pretrain on the abundant *unlabelled* target images
+# by learning to reconstruct them (a convolutional autoencoder, layer by layer as the source
+# describes, and end to end for comparison), and combine that with the pretrained network
+# (ImageNet weights further trained to reconstruct X-rays). `unlabelled_pretraining`
+# builds each source from all training X-rays at their native 28 px, without a label, then
+# uses each as a featuriser and as the start of fine-tuning at the same labelled sizes,
+# next to the random start of the same architecture.
+
+# %%
+from tlwidgets import unlabelled_pretraining as up
+
+xray_native = load_pneumoniamnist("train", rgb=False)  # every image, labels unused here
+xray_native_test = load_pneumoniamnist("test", rgb=False, per_class=CFG["xray_test"])
+t = time.perf_counter()
+encoders = up.pretrain_sources(xray_native.images, profile=profile)
+pre_rows = up.compare_pretraining(xray_native.images, xray_native.labels,
+                                  xray_native_test.images, xray_native_test.labels,
+                                  profile=profile, sources=encoders)
+print(f"unlabelled pretraining and its curves: {time.perf_counter() - t:.0f} s")
+fig, ax = plt.subplots(figsize=(8, 4.5))
+plot_learning_curves(pre_rows, ax, title="chest X-rays: where the start comes from", chance=0.5)
+plt.show()
+for r in up.negative_transfer(pre_rows):
+    print(f"{r['method']} at {size_label(r['size'])}/class: {r['mean']:.3f} vs its random "
+          f"start {r['baseline_mean']:.3f} ({r['gap']:+.3f}, spread ±{r['spread']:.3f})"
+          + ("  <- negative transfer" if r["negative"] else ""))
+record("pretraining_curves", means(pre_rows))
+record("negative_transfer", [(r["method"], size_label(r["size"]), r["negative"])
+                             for r in up.negative_transfer(pre_rows)])
 
 # %% [markdown]
 # ## 6. Predicted before training, measured after
 #
-# LogME and the kNN score need only the training features, no training: computed here for
-# the ImageNet and the random network on every domain, next to the accuracy measured with
-# all the labels.
+# LogME and the kNN score need only the labelled training features, no training: computed
+# for every source before any labelled training, next to the accuracy measured with each
+# source as a featuriser. Kendall's tau says whether a score ranks the sources as the
+# measurements do (1: the same order).
 
 # %%
-from tlwidgets.transferability import knn_score, logme
-
-random_featuriser = Featuriser("mobilenet_0.25", input_size=IMAGE_SIZE, weights="random")
-predicted = []
-for name, d in domains.items():
-    rand = {"train": random_featuriser.transform(d.images_train),
-            "test": random_featuriser.transform(d.images_test)}
-    for source, ftr, fte in [("ImageNet", d.features_train, d.features_test),
-                             ("random", rand["train"], rand["test"])]:
-        from sklearn.linear_model import LogisticRegression
-
-        acc = LogisticRegression(max_iter=3000).fit(ftr, d.y_train).score(fte, d.y_test)
-        predicted.append({"domain": name, "source": source, "logme": logme(ftr, d.y_train),
-                          "knn": knn_score(ftr, d.y_train), "accuracy": float(acc)})
-html = ("<table><tr><th>domain</th><th>source</th><th>LogME (before training)</th>"
-        "<th>kNN (before)</th><th>measured accuracy, all labels</th></tr>")
-for r in predicted:
-    html += (f"<tr><td>{r['domain']}</td><td>{r['source']}</td><td>{r['logme']:.3f}</td>"
-             f"<td>{r['knn']:.3f}</td><td>{r['accuracy']:.3f}</td></tr>")
+labelled = xray_native.subset(max(s for s in up.settings(profile)["sizes"] if s), seed=0)
+predicted = up.predicted_transferability({"pixels": None, **encoders}, labelled.images,
+                                         labelled.labels)
+pvm = up.predicted_vs_measured(predicted, pre_rows)
+html = ("<table><tr><th>source</th><th>LogME (before training)</th><th>kNN (before)</th>"
+        + "".join(f"<th>measured, {size_label(s)}/class</th>"
+                  for s in pvm["table"][-1]["measured"]) + "</tr>")
+for row in pvm["table"]:
+    html += (f"<tr><td>{row['source']}</td><td>{row['logme']:.3f}</td><td>{row['knn']:.3f}</td>"
+             + "".join(f"<td>{v:.3f}</td>" for v in row["measured"].values()) + "</tr>")
 display(HTML(html + "</table>"))
+for a in pvm["agreement"]:
+    print(f"{a['score']} vs measured at {size_label(a['size'])}/class: Kendall tau "
+          f"{a['kendall_tau']:+.2f}")
 record("predicted", predicted)
+record("predicted_vs_measured", pvm["agreement"])
 
 # %% [markdown]
 # ## 7. Our numbers next to published ones
