@@ -189,10 +189,14 @@ for name, domain in domains.items():
     sizes = [s for s in CFG["sizes"] if s is None or s < domain.smallest_class] + [None]
     cheap = tr.domain_curves(domain, CHEAP, list(dict.fromkeys(sizes)), repeats=CFG["repeats"],
                              cnn_image_passes=CFG["cnn_passes"])
-    costly = tr.domain_curves(domain, list(tr.KERAS_REGIMES), CFG["keras_sizes"],
-                              backbone=backbone, random_backbone=random_backbone,
-                              repeats=CFG["keras_repeats"], settings=settings,
-                              regimes=regimes[name])
+    costly = []  # repeats below 200 per class, one run at 200 and above (the same draws)
+    for few, repeats in ((True, CFG["keras_repeats"]), (False, 1)):
+        chosen = [s for s in CFG["keras_sizes"] if (s < 200) == few]
+        if chosen:
+            costly += tr.domain_curves(domain, list(tr.KERAS_REGIMES), chosen,
+                                       backbone=backbone, random_backbone=random_backbone,
+                                       repeats=repeats, settings=settings,
+                                       regimes=regimes[name])
     curves[name] = cheap + costly
     regimes[name].clear()  # ten compiled networks would not fit a small machine's memory
     training.free_memory()
