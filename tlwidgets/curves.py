@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from tlwidgets.learning_curves import Fit, PerClass, learning_curve
+from tlwidgets.learning_curves import Fit, Method, PerClass, learning_curve
 
 __all__ = [
     "CLASSIFIERS",
@@ -156,9 +156,9 @@ METHODS = (
 
 def compare_learning_curves(
     *,
-    features: tuple[np.ndarray, np.ndarray],
-    pixels: tuple[np.ndarray, np.ndarray],
-    images: tuple[np.ndarray, np.ndarray],
+    features: tuple[np.ndarray, np.ndarray] | None = None,
+    pixels: tuple[np.ndarray, np.ndarray] | None = None,
+    images: tuple[np.ndarray, np.ndarray] | None = None,
     y_train,
     y_test,
     sizes: Sequence[int | None] = (5, 10, 20, 50, None),
@@ -167,27 +167,42 @@ def compare_learning_curves(
     seed: int = 0,
     methods: Sequence[str] = METHODS,
     domain: str = "",
+    hog: tuple[np.ndarray, np.ndarray] | None = None,
+    extra: Mapping[str, Method] | None = None,
+    scoring: str | Sequence[str] = "accuracy",
 ) -> list[dict]:
-    """Notebook 01's learning curves (:data:`METHODS`) on one train/test split of images.
+    """Learning curves of image methods on one train/test split (notebooks 01 and 06).
 
     ``features``: featuriser outputs (train, test); ``pixels``: raw pixels as vectors
     (train, test), e.g. from :func:`pixel_features`; ``images``: uint8 images (train,
-    test) for the CNN trained from scratch. Sizes count images per class (``None``:
-    all); every method sees the same random subsets. Returns
+    test) for the CNN trained from scratch; ``hog``: HOG features (train, test) for
+    "HOG + linear SVM" (:func:`tlwidgets.transfer_regimes.hog_features`). Only the
+    inputs of the chosen ``methods`` are needed. ``extra``: more methods by name
+    (``method(draw) -> score``, e.g. notebook 06's Keras regimes), run on the same
+    draws. Sizes count images per class (``None``: all); every method sees the same
+    random subsets. ``scoring``: ``"accuracy"`` or several metrics (``("accuracy",
+    "roc_auc")``: one record each). Returns
     :func:`~tlwidgets.learning_curves.learning_curve` records.
     """
     plans = {
         "pixels + logistic regression": (lambda: make_classifier("logistic regression"), pixels),
+        "HOG + linear SVM": (lambda: make_classifier("linear SVM", seed=seed), hog),
         "small CNN from scratch": (
             lambda: SmallCNN(image_passes=cnn_image_passes, seed=seed), images),
         "featuriser + logistic regression": (
             lambda: make_classifier("logistic regression"), features),
         "featuriser + linear SVM": (lambda: make_classifier("linear SVM", seed=seed), features),
     }
-    unknown = [m for m in methods if m not in plans]
+    extra = dict(extra or {})
+    unknown = [m for m in methods if m not in plans and m not in extra]
     if unknown:
-        raise ValueError(f"Unknown methods {unknown}; choose from {METHODS}.")
-    chosen = {m: Fit(plans[m][0], plans[m][1][0], y_train, plans[m][1][1], y_test)
+        raise ValueError(f"Unknown methods {unknown}; choose from {[*plans, *extra]}.")
+    missing = [m for m in methods if m not in extra and plans[m][1] is None]
+    if missing:
+        raise ValueError(f"{missing} need their inputs: pass features=, pixels=, images= or "
+                         "hog= as (train, test).")
+    chosen = {m: extra[m] if m in extra else
+              Fit(plans[m][0], plans[m][1][0], y_train, plans[m][1][1], y_test, scoring=scoring)
               for m in methods}
     return learning_curve(chosen, PerClass(y_train), sizes, repeats=repeats, seed=seed,
                           domain=domain)

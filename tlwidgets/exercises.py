@@ -271,12 +271,51 @@ def _07_1(strategy, *, pool) -> str:
     return f"Your strategy asks for {n} distinct unlabelled items; compare its curve with random."
 
 
+def _06_1(result, *, rows) -> str:
+    from tlwidgets.transfer_regimes import crossover
+
+    _expect(isinstance(result, Mapping) and "size" in result and "metric" in result,
+            "Pass one domain's result of `tr.crossover(rows, metric=...)[domain]` (a dict with "
+            "'size', 'metric', ...).")
+    _expect(result["metric"] == "roc_auc",
+            f"This crossover compares {result['metric']!r}; the exercise asks for ROC AUC: "
+            "`metric=\"roc_auc\"`.")
+    domain = result.get("domain")
+    truth = crossover(rows, metric="roc_auc")
+    _expect(domain in truth, f"The rows hold no domain {domain!r}; pass the X-rays' records.")
+    _expect(result["size"] == truth[domain]["size"],
+            f"The records give a crossover at {truth[domain]['size']!r}, not "
+            f"{result['size']!r}: use the same records (`curves[\"chest X-rays\"]`).")
+    where = ("not in range" if result["size"] is None
+             else f"from {result['size']} images per class")
+    return f"By ROC AUC, fine-tuning overtakes the featuriser {where}; compare with accuracy."
+
+
+def _06_2(model) -> str:
+    from tlwidgets import freezing
+
+    _expect(hasattr(model, "layers"), "Pass the Keras model you built.")
+    blocks, trainable = _trainable_blocks(model)
+    weighted = [b for b in blocks if b.params]
+    top = [b.name for b in weighted[-2:]]
+    names = [b.name for b in trainable]
+    _expect(names == top, f"Trainable blocks of the base: {', '.join(names) or 'none'}; the top "
+                          f"two, {', '.join(top)}, should be (`freezing.unfreeze_top(m, 2)`).")
+    bn = [r.path for r in freezing.layer_table(model) if r.bn_mode is not None and r.trainable]
+    _expect(not bn, f"{len(bn)} BatchNormalization layers train (e.g. {bn[0] if bn else ''}); "
+                    "keep them frozen (`train_bn=False`).")
+    head = [layer for layer in model.layers if layer.name == "head"]
+    _expect(not head or head[0].trainable, "The head must train too.")
+    return f"The top blocks {', '.join(top)} and the head train; BatchNormalization stays frozen."
+
+
 EXERCISES: dict[str, Callable[..., str]] = {
     "01-1": _01_1, "01-2": _01_2, "01-3": _01_3,
     "02-1": _02_1, "02-2": _02_2, "02-3": _02_3,
     "03-1": _03_1, "03-2": _03_2, "03-3": _03_3,
     "04-1": _04_1, "04-2": _04_2, "04-3": _04_3,
     "05-1": _05_1, "05-2": _05_2,
+    "06-1": _06_1, "06-2": _06_2,
     "07-1": _07_1,
 }
 
