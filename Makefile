@@ -13,7 +13,7 @@ SHARED   := $(abspath ../shared/assets)
 export TLWIDGETS_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean
+.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean bench-course
 
 install: $(STAMP)
 
@@ -64,3 +64,12 @@ notebooks: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Runs every notebook (or NB="02 05") through papermill, one child process each, in
+# PROFILE (or PROFILES="quick workshop"); prints wall, CPU and peak memory and merges the
+# rows into benchmarks/results/course.json.
+PROFILE  ?= workshop
+PROFILES ?= $(PROFILE)
+bench-course: install
+	$(PY) -m tools.run_notebooks $(addprefix --profile ,$(PROFILES)) \
+	  --results benchmarks/results/course.json $(NB)

@@ -36,15 +36,17 @@ check_profile(profile)
 SETTINGS = {
     # smoke (the tests): a handful of images, one epoch, and eager execution (building
     # graphs would take longer than the few batches it runs); quick: 40 images per class
-    # and fewer epochs; workshop: the whole data set. Phase 1 stops by itself once the
-    # validation loss stops improving (head_epochs is a cap).
+    # and fewer epochs; workshop: the whole data set, in batches of 16 (what each step
+    # keeps for backpropagation grows with the batch: 16 keeps this notebook within a
+    # small machine's memory). Phase 1 stops by itself once the validation loss stops
+    # improving (head_epochs is a cap).
     "smoke":    dict(per_class=4, val_per_class=4, head_epochs=1, epochs=1, batch=8, top=2,
                      scratch_epochs=2, bn_batch=4, bn_epochs=1, finder_steps=6,
                      small_per_class=2, small_epochs=2, eager=True),
     "quick":    dict(per_class=40, val_per_class=40, head_epochs=20, epochs=3, batch=16, top=2,
                      scratch_epochs=10, bn_batch=4, bn_epochs=1, finder_steps=30,
                      small_per_class=5, small_epochs=8, eager=False),
-    "workshop": dict(per_class=None, val_per_class=None, head_epochs=60, epochs=8, batch=32, top=3,
+    "workshop": dict(per_class=None, val_per_class=None, head_epochs=60, epochs=8, batch=16, top=3,
                      scratch_epochs=30, bn_batch=8, bn_epochs=3, finder_steps=60,
                      small_per_class=5, small_epochs=15, eager=False),
 }[profile]

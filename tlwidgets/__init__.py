@@ -15,8 +15,10 @@ import importlib
 
 from tlwidgets import tf_logging as _tf_logging  # noqa: F401  (first: quiets TF start-up logs)
 from tlwidgets.assets import AssetError, fetch, resolve
+from tlwidgets.system import return_large_blocks as _return_large_blocks
 
 __version__ = "0.1.0"
+_return_large_blocks()  # before TensorFlow starts its threads (tlwidgets.system says why)
 
 # name -> the module that defines it
 _LAZY = {
