@@ -13,7 +13,7 @@ SHARED   := $(abspath ../shared/assets)
 export TLWIDGETS_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean
+.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean site
 
 install: $(STAMP)
 
@@ -60,5 +60,19 @@ lint: install
 notebooks: install
 	$(PY) -m tools.build_notebooks
 
+# The course site in build/site (docs/README.md). The notebooks are executed once in the
+# quick profile into build/executed (again when a lesson changes; `rm -rf build/executed`
+# after changing tlwidgets); SITE_NOTEBOOKS=notebooks renders them without outputs.
+SITE_NOTEBOOKS ?= build/executed
+LESSON_STEMS := $(basename $(notdir $(wildcard lessons/[0-9][0-9]*_*.py)))
+
+build/executed/%.ipynb: lessons/%.py | $(STAMP)
+	$(PY) -m tools.run_notebooks --profile quick --out build/executed $*
+
+site: install $(if $(filter build/executed,$(SITE_NOTEBOOKS)),$(LESSON_STEMS:%=build/executed/%.ipynb))
+	TLWIDGETS_SITE_NOTEBOOKS="$(abspath $(SITE_NOTEBOOKS))" $(PY) -m sphinx -W --keep-going -q \
+	  -b html docs build/site
+	@echo "The site: build/site/index.html"
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_generated docs/api docs/notebooks
