@@ -66,10 +66,11 @@ notebooks: install
 SITE_NOTEBOOKS ?= build/executed
 LESSON_STEMS := $(basename $(notdir $(wildcard lessons/[0-9][0-9]*_*.py)))
 
-build/executed/%.ipynb: lessons/%.py | $(STAMP)
+# Each run's records file is written only once its notebook ran to the end.
+build/executed/%.records.json: lessons/%.py | $(STAMP)
 	$(PY) -m tools.run_notebooks --profile quick --out build/executed $*
 
-site: install $(if $(filter build/executed,$(SITE_NOTEBOOKS)),$(LESSON_STEMS:%=build/executed/%.ipynb))
+site: install $(if $(filter build/executed,$(SITE_NOTEBOOKS)),$(LESSON_STEMS:%=build/executed/%.records.json))
 	TLWIDGETS_SITE_NOTEBOOKS="$(abspath $(SITE_NOTEBOOKS))" $(PY) -m sphinx -W --keep-going -q \
 	  -b html docs build/site
 	@echo "The site: build/site/index.html"
