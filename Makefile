@@ -13,7 +13,7 @@ SHARED   := $(abspath ../shared/assets)
 export TLWIDGETS_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: install lab test test-fast chromium fetch doctor bench lint notebooks clean bench-course
+.PHONY: install lab test test-fast chromium fetch doctor bench bench-course lint notebooks site clean
 
 install: $(STAMP)
 
@@ -62,8 +62,23 @@ lint: install
 notebooks: install
 	$(PY) -m tools.build_notebooks
 
+# The course site in build/site (docs/README.md). The notebooks are executed once in the
+# quick profile into build/executed (again when a lesson changes; `rm -rf build/executed`
+# after changing tlwidgets); SITE_NOTEBOOKS=notebooks renders them without outputs.
+SITE_NOTEBOOKS ?= build/executed
+LESSON_STEMS := $(basename $(notdir $(wildcard lessons/[0-9][0-9]*_*.py)))
+
+# Each run's records file is written only once its notebook ran to the end.
+build/executed/%.records.json: lessons/%.py | $(STAMP)
+	$(PY) -m tools.run_notebooks --profile quick --out build/executed $*
+
+site: install $(if $(filter build/executed,$(SITE_NOTEBOOKS)),$(LESSON_STEMS:%=build/executed/%.records.json))
+	TLWIDGETS_SITE_NOTEBOOKS="$(abspath $(SITE_NOTEBOOKS))" $(PY) -m sphinx -W --keep-going -q \
+	  -b html docs build/site
+	@echo "The site: build/site/index.html"
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_generated docs/api docs/notebooks
 
 # Runs every notebook (or NB="02 05") through papermill, one child process each, in
 # PROFILE (or PROFILES="quick workshop"); prints wall, CPU and peak memory and merges the

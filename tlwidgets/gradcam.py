@@ -122,7 +122,7 @@ class GradCAM:
 def saliency(model: keras.Model, images, class_index: int | np.ndarray | None = None, *,
              preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
              samples: int = 0, noise: float = 0.1, seed: int = 0) -> np.ndarray:
-    """|d score / d pixel| (max over colour channels), in [0, 1] per image.
+    """``|d score / d pixel|`` (max over colour channels), in [0, 1] per image.
 
     ``samples > 0`` gives SmoothGrad: the mean over that many copies with
     Gaussian noise of ``noise`` times the input's value range.

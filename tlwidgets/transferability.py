@@ -10,13 +10,13 @@
 
 The model behind LogME, for one target column ``y`` (n values) and features
 ``F`` (n x D): ``y = F w + e`` with prior ``w ~ N(0, I/alpha)`` and noise
-``e ~ N(0, 1/beta)``. Integrating ``w`` out gives the evidence
+``e ~ N(0, 1/beta)``. Integrating ``w`` out gives the evidence::
 
     L(alpha, beta) = n/2 log beta + D/2 log alpha - n/2 log 2 pi
                      - beta/2 ||F m - y||^2 - alpha/2 m.m - 1/2 log det A,
     A = alpha I + beta F'F,   m = beta A^-1 F' y  (the posterior mean of w).
 
-Setting its derivatives to zero gives the fixed point (MacKay's updates)
+Setting its derivatives to zero gives the fixed point (MacKay's updates)::
 
     gamma = sum_i beta s_i / (alpha + beta s_i)      (s_i: eigenvalues of F'F)
     alpha = gamma / m.m,   beta = (n - gamma) / ||F m - y||^2,
