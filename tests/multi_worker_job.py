@@ -1,7 +1,8 @@
 """One worker of the two that tests/test_multi_worker.py starts (TF_CONFIG on 127.0.0.1).
 
 ``python tests/multi_worker_job.py OUT IMAGES CACHE`` on every worker runs, in order:
-the course's ``fine_tune`` under MultiWorkerMirroredStrategy (the custom loop), the
+the course's ``fine_tune`` under MultiWorkerMirroredStrategy (the custom loop; then
+again with augmentation layers and dropout), the
 sharded featurisation of the folder IMAGES (shards through the cache folder CACHE),
 ``model.fit`` of a tf.keras (tf-keras, ``TF_USE_LEGACY_KERAS=1``) model, and last
 ``model.fit`` of a Keras 3 model (expected to fail). Each step's outcome goes to
@@ -77,12 +78,14 @@ FINE_TUNE = {"base_lr": 1e-3, "head_lr": 1e-2, "epochs": (2, 2), "unfreeze": 1,
              "layer_decay": 0.5, "batch_size": 8, "patience": 3, "seed": 0}
 
 
-def fine_tune(strategy):
-    """The course's two-phase fine_tune of a classifier built under ``strategy``."""
+def fine_tune(strategy, *, augmented: bool = False):
+    """The course's two-phase fine_tune of a classifier built under ``strategy``; without
+    dropout, or ``augmented`` as a learner builds it (augmentation layers, dropout 0.2)."""
     from tlwidgets import training
 
     train, val = images(24, seed=2), images(8, seed=3)
-    model = training.build_classifier(base_model(), 2, dropout=0.0, strategy=strategy)
+    build = {"augment": training.augmentation()} if augmented else {"dropout": 0.0}
+    model = training.build_classifier(base_model(), 2, strategy=strategy, **build)
     result = training.fine_tune(model, train, val, **FINE_TUNE)
     return model, result
 
@@ -93,7 +96,8 @@ def _record(out: Path, name: str, step) -> None:
         outcome = step()
     except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)
-        frames = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in tb[-6:]]
+        keras_frames = [f for f in tb if f"{os.sep}keras{os.sep}" in f.filename][-3:]
+        frames = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in keras_frames + tb[-2:]]
         outcome = {"error": type(exc).__name__, "message": str(exc)[:400],
                    "message_end": str(exc)[-300:], "frames": frames}
     outcome["seconds"] = time.perf_counter() - t0
@@ -116,9 +120,10 @@ def main(out: Path, folder: Path, cache: Path) -> None:
     (out / f"{tag}-start.json").write_text(json.dumps({"seconds": time.perf_counter() - t0,
                                                            "cpu_seconds": time.process_time()}))
 
-    def course_fine_tune():
-        model, result = fine_tune(strategy)
-        np.savez(out / f"{tag}-weights.npz", *model.get_weights())
+    def course_fine_tune(augmented=False):
+        model, result = fine_tune(strategy, augmented=augmented)
+        name = "augmented-weights" if augmented else "weights"
+        np.savez(out / f"{tag}-{name}.npz", *model.get_weights())
         return {"strategy": type(strategy).__name__, "task": [me.index, me.count],
                 "replicas": strategy.num_replicas_in_sync, "history": result.history,
                 "unfrozen_at": result.unfrozen_at}
@@ -155,6 +160,7 @@ def main(out: Path, folder: Path, cache: Path) -> None:
         return {"history": model.fit(ds, epochs=1, verbose=0).history}
 
     _record(out, f"{tag}-fine_tune", course_fine_tune)
+    _record(out, f"{tag}-fine_tune_augmented", lambda: course_fine_tune(augmented=True))
     _record(out, f"{tag}-features", sharded_features)
     _record(out, f"{tag}-legacy", legacy_fit)
     _record(out, f"{tag}-keras3_fit", keras3_fit)  # last: it fails under Keras 3

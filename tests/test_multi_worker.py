@@ -10,6 +10,7 @@ issues). The other tests check the pieces in this process.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import textwrap
@@ -128,7 +129,7 @@ def test_sharded_featurisation_says_what_it_needs(tmp_path):
         featurise_sharded(job.featuriser(tmp_path / "c"), folder, shard=(0, 2), timeout=0.3)
 
 
-def test_a_failing_worker_stops_the_others(tmp_path):
+def test_a_failing_worker_stops_the_others(tmp_path, capsys):
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent("""
         import json, os, sys, time
@@ -141,6 +142,8 @@ def test_a_failing_worker_stops_the_others(tmp_path):
     assert time.monotonic() - t0 < 30
     assert [r.returncode for r in results] == [3, -9]
     assert results[1].stdout.strip() == "worker 1"
+    assert multi_worker.main(["2", str(script)]) == 9  # python -m tlwidgets.multi_worker 2 job.py
+    assert "--- worker 0 (exit 3) ---\nworker 0" in capsys.readouterr().out
 
 
 # --- two worker processes ----------------------------------------------------------------------
@@ -197,6 +200,17 @@ def test_fine_tune_across_two_workers_stays_in_step_and_matches_one_process(work
 
 @pytest.mark.multiworker
 @pytest.mark.slow
+def test_fine_tune_with_augmentation_and_dropout_across_two_workers(workers):
+    outcomes = workers.read("fine_tune_augmented")
+    _no_error(outcomes)
+    assert outcomes[0]["history"] == outcomes[1]["history"]
+    assert all(np.isfinite(v).all() for v in outcomes[0]["history"].values())
+    for a, b in zip(*workers.arrays("augmented-weights"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.multiworker
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=ValueError, reason=KERAS3_FIT_FAILS)
 def test_keras3_model_fit_across_two_workers(workers):
     outcomes = workers.read("keras3_fit")
@@ -212,6 +226,8 @@ def test_keras3_model_fit_across_two_workers(workers):
 @pytest.mark.multiworker
 @pytest.mark.slow
 def test_tf_keras_legacy_fit_across_two_workers(workers):
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("tf-keras is not installed: pip install 'tlwidgets[legacy-keras]'")
     outcomes = workers.read("legacy")
     _no_error(outcomes)
     assert outcomes[0]["module"].startswith("tf_keras.")  # tf.keras with TF_USE_LEGACY_KERAS=1

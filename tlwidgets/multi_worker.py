@@ -177,8 +177,9 @@ def fit(model: keras.Model, x: tf.data.Dataset, *, validation_data: tf.data.Data
     if not isinstance(x, tf.data.Dataset):
         raise TypeError("Across workers, pass a batched tf.data.Dataset of (images, labels).")
     loss_fn, accuracy = _per_example_loss(model.loss), _wants_accuracy(model)
-    with strategy.scope():
-        model.optimizer.build(model.trainable_variables)
+    if not model.optimizer.built:  # its slots mirrored, made before the step is traced
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
     train_step = _steps(model, loss_fn, accuracy, train=True)
     val_step = _steps(model, loss_fn, accuracy, train=False)
     train = strategy.experimental_distribute_dataset(_sharded(x))
