@@ -4,16 +4,20 @@
 (say which are, when one is not); :func:`check_strategy` checks one made
 elsewhere; :func:`model_strategy` is the strategy a model was built under, the
 one :mod:`tlwidgets.training` and :mod:`tlwidgets.lr_finder` train it in.
+When ``TF_CONFIG`` names several workers, :func:`get_strategy` gives the
+``MultiWorkerMirroredStrategy`` and :func:`fit_function` the custom loop of
+:mod:`tlwidgets.multi_worker` (``model.fit`` fails there under Keras 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
-__all__ = ["check_strategy", "get_strategy", "model_strategy"]
+__all__ = ["check_strategy", "fit_function", "get_strategy", "model_strategy"]
 
 
 def _device_key(name: str) -> tuple[str, int]:
@@ -26,8 +30,14 @@ def _present() -> dict[tuple[str, int], str]:
 
 
 def get_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
-    """``MirroredStrategy`` over ``devices`` (checked to exist), or the default strategy for None."""
+    """``MirroredStrategy`` over ``devices`` (checked to exist); for None, the
+    ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers, else the
+    default strategy."""
     if devices is None:
+        from tlwidgets import multi_worker
+
+        if multi_worker.task().count > 1:
+            return multi_worker.multi_worker_strategy()
         return tf.distribute.get_strategy()
     present = _present()
     missing = [d for d in devices if _device_key(d) not in present]
@@ -70,3 +80,13 @@ def model_strategy(model: keras.Model, strategy) -> tf.distribute.Strategy:
             "mirrored. Build it inside the strategy: build_classifier(..., strategy=strategy)."
         )
     return strategy
+
+
+def fit_function(model: keras.Model) -> Callable:
+    """``model.fit``, or for a model built under ``MultiWorkerMirroredStrategy`` the custom
+    loop :func:`tlwidgets.multi_worker.fit` with the same arguments."""
+    from tlwidgets import multi_worker
+
+    if multi_worker.is_multi_worker(model.distribute_strategy):
+        return functools.partial(multi_worker.fit, model)
+    return model.fit

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tlwidgets import freezing
 from tlwidgets.layers import find_layer
-from tlwidgets.strategies import check_strategy, model_strategy
+from tlwidgets.strategies import check_strategy, fit_function, model_strategy
 from tlwidgets.system import trim_heap
 
 __all__ = [
@@ -363,7 +363,8 @@ def fine_tune(model: keras.Model, train, validation=None, *,
     ``run_eagerly`` skips building graphs (faster for a handful of batches, slower
     beyond). Each phase is compiled here, in the model's strategy, and checked by
     :class:`~tlwidgets.freezing.RecompileCheck`. Callbacks with a ``mark(text)`` method
-    (such as :class:`RunLog`) are told when layers are unfrozen.
+    (such as :class:`RunLog`) are told when layers are unfrozen. Under
+    ``MultiWorkerMirroredStrategy`` both phases run in :func:`tlwidgets.multi_worker.fit`.
     """
     strategy = model.distribute_strategy
     head_epochs, base_epochs = _two_epochs(epochs)
@@ -399,8 +400,9 @@ def fine_tune(model: keras.Model, train, validation=None, *,
         early = [keras.callbacks.EarlyStopping("val_loss", patience=patience,
                                                restore_best_weights=True)]
     t0 = time.perf_counter()
-    h1 = model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, shuffle=False,
-                   callbacks=[*check, *early, *callbacks], verbose=0).history if head_epochs else {}
+    fit = fit_function(model)  # a custom loop across workers (model.fit fails there)
+    h1 = fit(train_ds, validation_data=val_ds, epochs=head_epochs, shuffle=False,
+             callbacks=[*check, *early, *callbacks], verbose=0).history if head_epochs else {}
     t1 = time.perf_counter()
     done = len(next(iter(h1.values()), []))
 
@@ -417,9 +419,9 @@ def fine_tune(model: keras.Model, train, validation=None, *,
     for cb in callbacks:
         if hasattr(cb, "mark"):
             cb.mark(note, at=done)
-    h2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=done,
-                   epochs=done + base_epochs, callbacks=[*check, *callbacks], shuffle=False,
-                   verbose=0).history
+    h2 = fit(train_ds, validation_data=val_ds, initial_epoch=done,
+             epochs=done + base_epochs, callbacks=[*check, *callbacks], shuffle=False,
+             verbose=0).history
     t2 = time.perf_counter()
     history = {k: list(h1.get(k, [])) + list(h2.get(k, [])) for k in {*h1, *h2}}
     return FineTuneResult(history, done, head_counts, counts, (t1 - t0, t2 - t1), [note])

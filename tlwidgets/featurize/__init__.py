@@ -37,8 +37,9 @@ are only cached when you name them: ``featurise(it, cache_key="my-data-v1")``.
 
 The package's modules: :mod:`~tlwidgets.featurize.sources` (input adapters,
 prefetching), :mod:`~tlwidgets.featurize.cache` (keys, storage),
-:mod:`~tlwidgets.featurize.extractor` (the compiled cut and pooling) and
-:mod:`~tlwidgets.featurize.estimator` (the :class:`Featuriser`).
+:mod:`~tlwidgets.featurize.extractor` (the compiled cut and pooling),
+:mod:`~tlwidgets.featurize.estimator` (the :class:`Featuriser`) and
+:mod:`~tlwidgets.featurize.shards` (one collection featurised by several workers).
 """
 
 from tlwidgets.featurize.cache import (
@@ -50,6 +51,7 @@ from tlwidgets.featurize.cache import (
 )
 from tlwidgets.featurize.estimator import Featuriser, featurise_layers
 from tlwidgets.featurize.results import FeatureSet, FeaturiserError
+from tlwidgets.featurize.shards import featurise_sharded
 
 __all__ = [
     "CACHE_VERSION",
@@ -60,6 +62,7 @@ __all__ = [
     "clear_cache",
     "default_cache_dir",
     "featurise_layers",
+    "featurise_sharded",
     "leftovers",
     "stale_temporaries",
 ]

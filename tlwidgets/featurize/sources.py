@@ -52,6 +52,7 @@ class Source:
     skipped: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     cache_labels: bool = False  # labels come with the data (folder, dataset)
+    files: list[tuple[Path, int | None]] = field(default_factory=list)  # (file, label), in order
 
 
 def _array_source(X, notices: list[str]) -> Source:
@@ -106,7 +107,7 @@ def _folder_source(root: Path, size: int, notices: list[str]) -> Source:
         raise _empty(f"the folder {root}, which has no image files in its class folders "
                      f"({', '.join(classes)})")
     src = Source("folder", len(items), lambda: None, lambda bs: iter(()), class_names=classes,
-                  skipped=list(skipped), notices=notices, cache_labels=True)
+                  skipped=list(skipped), notices=notices, cache_labels=True, files=list(items))
 
     def fingerprint() -> str:
         h = hasher()
@@ -158,7 +159,7 @@ def _paths_source(paths: list, size: int, notices: list[str]) -> Source:
     if not files:
         raise _empty("a list of paths with no image files")
     src = Source("paths", len(files), lambda: None, lambda bs: iter(()), skipped=skipped,
-                  notices=notices)
+                  notices=notices, files=[(p, None) for p in files])
 
     def fingerprint() -> str:
         h = hasher()
