@@ -141,6 +141,30 @@ def readable_log_ticks(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def count_ticks(axis, values) -> bool:
+    """Ticks at whole numbers when ``values`` (epochs, batches, training sizes) are counts.
+
+    A few distinct counts (a smoke run's one epoch, the sizes 5, 10, 20 of a learning
+    curve) get a tick each, so a single point is never labelled 0.96, 0.98, 1.00;
+    more of them get integer ticks. Returns whether the ticks were set.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if math.isfinite(x)])
+    if not len(v) or not np.allclose(v, np.round(v)):
+        return False
+    distinct = np.unique(np.round(v))
+    if len(distinct) <= 8:
+        axis.set_major_locator(FixedLocator(distinct))
+        axis.set_minor_locator(NullLocator())
+    elif axis.get_scale() == "linear":
+        axis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        return False
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    return True
+
+
 class Chart:
     """Panels side by side (``ncols`` per row), one shared legend below them."""
 
@@ -326,6 +350,9 @@ class Chart:
             readable_log_ticks(ax.yaxis)
         if panel.xlog:
             readable_log_ticks(ax.xaxis)
+        if not panel.points:
+            count_ticks(ax.xaxis, np.concatenate(
+                [np.asarray(ln.x, dtype=float)[: len(ln.y)] for ln in lines]))
         if panel.note:
             self.notes.append(f"{panel.title}: {panel.note}")
             ax.text(0.01, 0.02, panel.note, transform=ax.transAxes, ha="left", va="bottom",
