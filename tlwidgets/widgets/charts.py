@@ -202,10 +202,17 @@ class Chart:
             textwrap.fill(f"{k}: {t}", LEGEND_WRAP) for t, k in mark_texts.items()]
         longest = max((len(line) for s in labels for line in s.split("\n")), default=0)
         per_row = max(1, min(len(labels), (self.width - 20) // max(90, 7 * longest + 45)))
-        lines_per_entry = max((s.count("\n") + 1 for s in labels), default=1)
         legend_rows = math.ceil(len(labels) / per_row) if labels else 0
         rows = math.ceil(len(self.panels) / self.ncols)
-        legend_px = (legend_rows * (lines_per_entry * 15 + 5) + 8) if legend_rows else 0
+        # The legend fills its columns top to bottom (the first ones one longer, as
+        # matplotlib splits them); a row is as tall as its longest entry.
+        ncols = min(per_row, len(labels)) or 1
+        short, long_cols = divmod(len(labels), ncols)
+        heights = [short + 1] * long_cols + [short] * (ncols - long_cols)
+        starts = np.cumsum([0] + heights[:-1])
+        row_lines = [max(labels[s + r].count("\n") + 1 for s, h in zip(starts, heights, strict=True)
+                         if r < h) for r in range(legend_rows)]
+        legend_px = (sum(n * 15 + 5 for n in row_lines) + 8) if legend_rows else 0
         height_px = rows * self.panel_height + legend_px
         # Fixed margins in pixels (constrained layout would cost a third of the drawing time).
         fig = Figure(figsize=(self.width / self.dpi, height_px / self.dpi), dpi=self.dpi)

@@ -52,10 +52,13 @@ class RunSummary(list):
         if not self:
             return "<p>No runs yet.</p>"
         keys = self.columns()
-        head = "".join(f"<th style='text-align:left'>{html.escape(k)}</th>" for k in keys)
+        # Numbers right-aligned under right-aligned headings, with room between columns.
+        pad = "padding:2px 12px 2px 0"
+        head = "".join(f"<th style='text-align:{'left' if k == 'run' else 'right'};{pad}'>"
+                       f"{html.escape(k)}</th>" for k in keys)
         body = "".join(
             "<tr>" + "".join(
-                f"<td style='text-align:{'left' if k == 'run' else 'right'}'>"
+                f"<td style='text-align:{'left' if k == 'run' else 'right'};{pad}'>"
                 f"{html.escape(_fmt(row.get(k)))}</td>" for k in keys) + "</tr>"
             for row in self)
         return (f"<table class='tlw-tm-summary'><thead><tr>{head}</tr></thead>"
