@@ -183,7 +183,9 @@ class TrainingMonitor(widgets.VBox):
                 for at, text in self.logs[name].marks:
                     marks.setdefault((at, text), []).append(name)
             panels.append(Panel(
-                metric, lines=lines, xlabel=self.view, ylabel=metric,
+                metric, lines=lines, ylabel=metric,
+                # batch points sit at their fraction of the epoch: the axis counts epochs
+                xlabel="epoch" if self.view == "epoch" else "epoch (a point per training batch)",
                 percent="accuracy" in metric and all(0 <= v <= 1 for ln in lines for v in ln.y),
                 marks=[Mark(at, f"{text} ({_runs(names)})") for (at, text), names in marks.items()]))
         return Chart(panels, width=self.width, legend=_STYLE_KEY if shown else (),
