@@ -280,7 +280,7 @@ class Chart:
                     marker=line.marker or ("o" if len(x) <= 2 else None), markersize=4,
                     linewidth=line.width)
         if panel.points:
-            ax.margins(x=0.15, y=0.1)  # room for the words beside the points at the edges
+            ax.margins(x=0.22, y=0.1)  # room for the words beside the points at the edges
         for pts in panel.points:
             ax.scatter(pts.x, pts.y, s=22, color=pts.colour, zorder=3)
             for label, x, y in zip(pts.labels, pts.x, pts.y, strict=True):
