@@ -213,12 +213,10 @@ sweep_near = depth_sweep(featuriser, ants_train.images, ants_train.labels,
 sweep_far = depth_sweep(featuriser, xray_train.images, xray_train.labels,
                         xray_test.images, xray_test.labels, n_layers=N_LAYERS)
 
-fig, ax = plt.subplots(figsize=(7, 3.8))
+fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
 plot_depth_sweep(sweep_near, ax, label="ants vs bees (near)")
 plot_depth_sweep(sweep_far, ax, label="chest X-rays (far)",
                  title="Linear probe accuracy by cut depth")
-for r in sweep_near:
-    ax.annotate(r["layer"], (r["position"], r["accuracy"]), fontsize=6, rotation=30, color="#555")
 plt.show()
 
 best_near = max(sweep_near, key=lambda r: r["accuracy"])
@@ -377,17 +375,18 @@ for domain in domains:
 record("transferability", rows)
 record("rank_agreement", agreement)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 for ax, domain in zip(axes, domains, strict=True):
-    for r in (r for r in rows if r["domain"] == domain):
+    for r in (r for r in rows if r["domain"] == domain):  # marker: weights; colour: cut
         marker = "o" if r["weights"] == "ImageNet" else "x"
-        ax.scatter(r["logme"], r["accuracy"], marker=marker, s=60, color="#1f77b4" if r["layer"] == last else "#ff7f0e")
-        ax.annotate(f"{r['weights']}, {r['layer']}", (r["logme"], r["accuracy"]), fontsize=7)
+        ax.scatter(r["logme"], r["accuracy"], marker=marker, s=60,
+                   color="#1f77b4" if r["layer"] == last else "#ff7f0e",
+                   label=f"{r['weights']}, {r['layer']}")
+    ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("LogME (training features)")
     ax.set_ylabel("measured test accuracy")
     ax.set_title(domain)
     ax.grid(alpha=0.3)
-fig.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -284,6 +284,8 @@ for method, label in names.items():
                     for n in CFG["sizes"]]
     ax.plot(CFG["sizes"], mean[method], marker="o", label=label)
 ax.set(xscale="log", xlabel="labelled sentences", ylabel="test accuracy", title="Genre of a sentence")
+ax.set_xticks(CFG["sizes"], [f"{n:,}" for n in CFG["sizes"]])  # a tick at each size measured
+ax.minorticks_off()
 ax.legend(fontsize=8)
 plt.show()
 record("genres", genres)

@@ -44,19 +44,21 @@ from tlwidgets.language import stop_words
 from tlwidgets.notebook import check_profile, record
 
 # %% tags=["parameters"]
-profile = "workshop"  # "workshop" (real sizes) or "smoke" (seconds, for tests)
+profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
 check_profile(profile)
-SMOKE = profile == "smoke"
 CFG = {
-    "glove": "glove-6b-50d-top20k" if SMOKE else "glove-6b-50d",
-    "continuation_articles": 800 if SMOKE else None,  # None: the whole Code
-    "epochs": 1 if SMOKE else 5,
-    "per_class": (5, 20) if SMOKE else (5, 10, 20, 50, 100),
-    "repeats": 2 if SMOKE else 10,
-    "test_per_class": 20 if SMOKE else 50,
-    "topic_articles_per_book": 60 if SMOKE else None,  # None: every article
+    "glove": {"smoke": "glove-6b-50d-top20k", "quick": "glove-6b-50d-top20k",
+              "workshop": "glove-6b-50d"}[profile],
+    # None: the whole Code
+    "continuation_articles": {"smoke": 800, "quick": 2500, "workshop": None}[profile],
+    "epochs": {"smoke": 1, "quick": 3, "workshop": 5}[profile],
+    "per_class": {"smoke": (5, 20), "quick": (5, 20, 50), "workshop": (5, 10, 20, 50, 100)}[profile],
+    "repeats": {"smoke": 2, "quick": 5, "workshop": 10}[profile],
+    "test_per_class": {"smoke": 20, "quick": 40, "workshop": 50}[profile],
+    # None: every article
+    "topic_articles_per_book": {"smoke": 60, "quick": 150, "workshop": None}[profile],
 }
 display(CFG)
 
@@ -253,6 +255,59 @@ verdict = (F.verdict(runs, against="continued (free)", reference="general French
 for line in verdict:
     print(line)
 record("verdict", verdict)
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has an empty cell for your attempt. When you have an answer, call the
+# self-check shown in the exercise (`check("04b-1", ...)`): it says what is right, or what
+# to change. A solution hides under *Show a solution* (Run All does not run it).
+
+# %%
+from tlwidgets.exercises import check
+
+# %% [markdown]
+# **1.** Which share of Livre IV's tokens is "covered" by a vector that belongs to another
+# word (the pruning of section 1)? The report `r` of section 3 has what you need
+# (`r.shared_tokens`, `r.tokens`). Check your share:
+# `check("04b-1", share, report=r)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 1
+
+# %% tags=["solution"]
+share = r.shared_tokens / r.tokens
+print(f"{share:.1%} of Livre IV's tokens get another word's vector")
+check("04b-1", share, report=r)
+
+# %% [markdown]
+# **2.** Pick a legal word of Livre IV that the French vectors cover with another word's
+# vector, and find that other word (`E.shared_words(french, word)` lists the words that share
+# its row; the first owns it). Check your pair: `check("04b-2", (word, owner), vectors=french)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 2
+
+# %% tags=["solution"]
+word, owner = next((w, o) for w, _, o in r.shared_covered if w not in french_stop)
+print(word, "->", E.shared_words(french, word)[:5])
+check("04b-2", (word, owner), vectors=french)
+
+# %% [markdown]
+# **3.** From the table of section 5: from how many labels per class on does the bag of
+# words beat the general French vectors (its mean accuracy above theirs, at that size and
+# every larger one)? Answer `None` if it never does. Check your answer:
+# `check("04b-3", k, table=table)`.
+
+# %% tags=["attempt"]
+# Your attempt at exercise 3
+
+# %% tags=["solution"]
+sizes = sorted(table["bag of words"])
+ahead = [k for k in sizes if table["bag of words"][k][0] > table["general French"][k][0]]
+k = next((s for s in sizes if all(t in ahead for t in sizes if t >= s)), None)
+print("bag of words ahead from", k, "labels per class")
+check("04b-3", k, table=table)
 
 # %% [markdown]
 # ## Key points

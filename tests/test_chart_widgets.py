@@ -90,3 +90,30 @@ def test_lr_finder_chart_draws_the_curve_and_marks_the_suggestion():
     assert f"{found.suggestion:.2g}" in chart.panels[0].marks[0].text
     with pytest.raises(ValueError, match="no learning rates"):
         lr_finder_chart(LRFinderResult(np.array([]), np.array([]), np.array([]), 0.0))
+
+
+def test_counts_on_the_x_axis_get_whole_number_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from tlwidgets.widgets.charts import count_ticks
+
+    # one epoch (a smoke run): one tick at 1, not 0.96 ... 1.04
+    ax = Figure().subplots()
+    ax.plot([1], [0.5], marker="o")
+    assert count_ticks(ax.xaxis, [1])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+    # learning-curve sizes on a log axis: a tick at each size
+    ax = Figure().subplots()
+    ax.plot([5, 10, 20], [0.6, 0.7, 0.8])
+    ax.set_xscale("log")
+    assert count_ticks(ax.xaxis, [5, 10, 20])
+    assert list(ax.xaxis.get_majorticklocs()) == [5, 10, 20]
+    # many batches: integer ticks; rates: untouched
+    ax = Figure().subplots()
+    ax.plot(np.arange(1, 301), np.ones(300))
+    assert count_ticks(ax.xaxis, np.arange(1, 301))
+    assert all(float(t).is_integer() for t in ax.xaxis.get_majorticklocs())
+    assert not count_ticks(ax.xaxis, [1e-4, 3e-3])

@@ -39,4 +39,20 @@ def test_unknown_exercise_and_missing_context_fail_clearly():
 
 
 def test_every_notebook_exercise_is_numbered():
-    assert all(len(k) == 4 and k[2] == "-" for k in EXERCISES)
+    import re
+
+    assert all(re.fullmatch(r"\d\d[a-z]?-\d", k) for k in EXERCISES)
+
+
+def test_french_exercises_explain_what_is_wrong():
+    report = SimpleNamespace(shared_tokens=50, tokens=1000, token_coverage=0.9, unk_share=0.1)
+    assert check("04b-1", 0.05, report=report)
+    assert "token coverage" in check("04b-1", 0.9, report=report).message
+    assert "no vector at all" in check("04b-1", 0.1, report=report).message
+    table = {"bag of words": {5: (0.3, 0.1), 20: (0.6, 0.1), 50: (0.8, 0.0)},
+             "general French": {5: (0.5, 0.1), 20: (0.55, 0.1), 50: (0.7, 0.0)}}
+    assert check("04b-3", 20, table=table)
+    assert "behind" in check("04b-3", 5, table=table).message
+    table["bag of words"][50] = (0.6, 0.0)
+    assert check("04b-3", None, table=table)
+    assert "None" in check("04b-3", 20, table=table).message

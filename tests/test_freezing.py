@@ -284,3 +284,21 @@ def test_graph_blocks_for_an_unknown_residual_model():
     found = freezing.blocks(model)
     assert [(b.name, len(b.paths)) for b in found] == [
         ("a_conv", 2), ("r_conv1", 4), ("b_conv1", 2)]  # stem, residual (+relu, pool), stage
+
+
+def test_layer_freezer_train_bn_is_applied_at_construction():
+    from tlwidgets.widgets.layer_freezer import LayerFreezer
+
+    clf = _nested(_small_base())
+    freezing.unfreeze_all(clf)  # BN frozen: the library's default
+    assert not clf.get_layer("base").get_layer("bn1").trainable
+    w = LayerFreezer(clf, train_bn=True)
+    # the trainable blocks train their BatchNormalization from the start, not after a click
+    assert clf.get_layer("base").get_layer("bn1").trainable
+    assert w.trainable_params == freezing.param_counts(clf).trainable == 112 + 8 + 296 + 18
+    assert w.changes == 0 and not w.error
+    # frozen blocks stay frozen, BN included
+    freezing.freeze_all(clf)
+    w = LayerFreezer(clf, train_bn=True)
+    assert not clf.get_layer("base").get_layer("bn1").trainable
+    assert w.trainable_params == freezing.param_counts(clf).trainable

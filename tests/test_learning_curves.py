@@ -54,6 +54,7 @@ def test_learning_curve_records():
     ax = plot_learning_curves(rows)
     assert ax.get_xlabel() == "labelled images per class" and ax.get_ylabel() == "test accuracy"
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [2, 5, 30])  # all: 60/2
+    assert list(ax.xaxis.get_majorticklocs()) == [2, 5, 30]  # a tick per size, not 2 x 10^0
 
 
 def test_every_method_trains_on_the_same_subsets_and_scores_several_metrics():

@@ -21,7 +21,7 @@ from tools.build_notebooks import SOLUTION_TAG, build, lesson_sources, notebook_
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SOURCES = lesson_sources()
-CHECK_CALL = re.compile(r'\bcheck\(\s*"(\d\d-\d+)"')
+CHECK_CALL = re.compile(r'\bcheck\(\s*"(\d\d[a-z]?-\d+)"')
 
 
 def _tags(cell) -> list[str]:

@@ -285,8 +285,8 @@ def resolve(
             cause = getattr(failure, "cause", None)
             why = f" ({cause})" if cause else ""
             text = (
-                f"Stand-in: {asset.id!r} ({asset.title}) is not available here{why}, so "
-                f"{sub.asset.id!r} ({sub.asset.title}) is used instead. {asset.standin_note} "
+                f"Stand-in: {asset.title} is not available here{why}, so "
+                f"{sub.asset.title} is used instead. {asset.standin_note} "
                 f"Run `{fetch_command(asset)}` for the real thing."
             ).replace("  ", " ")
             if notify:

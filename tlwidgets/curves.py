@@ -257,7 +257,9 @@ def plot_depth_sweep(rows: list[dict], ax=None, *, label: str = "", title: str =
         ax = Figure(figsize=(6, 4)).subplots()
     x = [r["position"] for r in rows]
     ax.plot(x, [r["accuracy"] for r in rows], marker="o", label=label or None)
-    ax.set_xlabel("cut position (0 = input, 1 = last layer)")
+    # Each cut named on the axis (not beside its point, where it would cover the curves).
+    ax.set_xticks(x, [r["layer"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel("cut after layer (from the input, left, to the last layer, right)")
     ax.set_ylabel("linear-probe test accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -7,11 +7,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlwidgets import cache_housekeeping
-from tlwidgets.assets import PACKS, AssetStatus, data_dirs, survey
+from tlwidgets.assets import PACKS, AssetStatus, UnknownAssetError, data_dirs, get_asset, survey
 from tlwidgets.cache_housekeeping import CacheStatus, Leftover, cache_dir
 from tlwidgets.device import DeviceInfo, device_info
 
 _MIN_RAM = 1.5 * 2**30  # Binder gives 1-2 GB; below this, notebooks may restart the kernel
+
+
+_SOURCES = {"data": "the course data folder (TLWIDGETS_DATA)", "cache": "your download cache",
+            "package": "an installed Python package", "download": "downloaded just now"}
+
+
+def source_words(row: AssetStatus) -> str:
+    """Where an asset was found, in words (a stand-in by its title, not its id)."""
+    detail = row.detail or ""
+    if detail.startswith("stand-in "):
+        standin = detail[len("stand-in "):]
+        try:
+            return f"a smaller stand-in: {get_asset(standin).title}"
+        except UnknownAssetError:
+            return f"a smaller stand-in: {standin}"
+    return _SOURCES.get(detail, detail)
 
 
 @dataclass
@@ -138,8 +154,8 @@ def format_report(report: Report) -> str:
     marks = {"present": "ok", "package": "ok", "standin": "STAND-IN", "missing": "MISSING"}
     for row in report.assets:
         where = f"  {row.path}" if row.path else ""
-        extra = f" ({row.detail})" if row.detail else ""
-        lines.append(f"  [{marks[row.state]:>8}] {row.asset.id}{extra}{where}")
+        extra = f"; {source_words(row)}" if row.detail else ""
+        lines.append(f"  [{marks[row.state]:>8}] {row.asset.id}: {row.asset.title}{extra}{where}")
     lines.append("")
     if report.cache_problem:
         lines.append(f"Not ready: the cache is unusable ({report.cache_problem}).")

@@ -1,6 +1,6 @@
 """Self-checks for the notebooks' exercises.
 
-Each exercise has an id, ``"NN-k"`` (notebook ``NN``, exercise ``k``). After an
+Each exercise has an id, ``"NN-k"`` (notebook ``NN``, e.g. ``04b``, exercise ``k``). After an
 attempt, the learner calls ``check(id, answer, ...)`` on what they built or found::
 
     >>> from tlwidgets.exercises import check
@@ -232,6 +232,60 @@ def _04_3(choice: str) -> str:
             "on GloVe features still understands them.")
 
 
+def _04b_1(share, *, report) -> str:
+    _expect(hasattr(report, "shared_tokens"), "Pass the report of Livre IV against the French "
+                                              "vectors: `report=r`.")
+    right = report.shared_tokens / max(report.tokens, 1)
+    value = _fraction(share, "The share")
+    if abs(value - right) > 0.005:
+        _expect(abs(value - report.token_coverage) > 0.005,
+                "That is the token coverage (every covered token); count only the tokens whose "
+                "vector is another word's: `r.shared_tokens`.")
+        _expect(abs(value - report.unk_share) > 0.005,
+                "That is the share of tokens with no vector at all; count the covered tokens "
+                "whose vector is another word's: `r.shared_tokens`.")
+        raise _NotYet(f"{value:.1%} is not it: divide `r.shared_tokens` by `r.tokens`.")
+    return (f"{right:.1%} of the tokens count as covered yet carry another word's meaning; "
+            "coverage alone would hide them.")
+
+
+def _04b_2(pair, *, vectors) -> str:
+    from tlwidgets.embeddings import shared_words
+
+    _expect(isinstance(pair, tuple | list) and len(pair) == 2,
+            "Answer with a pair: `(word, owner)`.")
+    word, owner = pair
+    _expect(word in vectors.key_to_index, f"{word!r} has no French vector at all (it is UNK); "
+                                          "pick a word from `r.shared_covered`.")
+    sharing = shared_words(vectors, word)
+    _expect(sharing[0] != word, f"{word!r} owns its vector (no other word's meaning); pick a "
+                                "word from `r.shared_covered`.")
+    _expect(owner == sharing[0], f"{word!r} shares its vector with {len(sharing) - 1:,} words; "
+                                 f"the first of `E.shared_words(french, {word!r})` owns it, "
+                                 f"not {owner!r}.")
+    return f"{word!r} is read as {owner!r}: one vector for both."
+
+
+def _04b_3(k, *, table: Mapping) -> str:
+    _expect(isinstance(table, Mapping) and {"bag of words", "general French"} <= set(table),
+            "Pass the table of section 5: `table=table`.")
+    bag, general = table["bag of words"], table["general French"]
+    sizes = sorted(bag)
+    ahead = [s for s in sizes if bag[s][0] > general[s][0]]
+    right = next((s for s in sizes if all(t in ahead for t in sizes if t >= s)), None)
+    if right is None:
+        _expect(k is None, "The bag of words does not stay ahead at the largest size: "
+                           "answer `None`.")
+        return "The vectors stay ahead at every size measured: with few labels, they help."
+    _expect(k in sizes, f"Pick one of the sizes measured ({', '.join(map(str, sizes))}), "
+                        "or `None`.")
+    _expect(k == right, f"From {right} labels per class on the bag of words is ahead; "
+                        f"at {k} it is " + ("ahead, but not at every larger size."
+                                            if k in ahead else "behind."))
+    return (f"From {right} labels per class the bag of words wins; below that the general "
+            "vectors' knowledge is worth more than the labels.")
+
+
 def _05_1(answer: Mapping) -> str:
     _expect(isinstance(answer, Mapping) and set(answer) >= {2, 0.2},
             "Answer with a dict: the task whose loss falls faster at each POS weight, "
@@ -314,6 +368,7 @@ EXERCISES: dict[str, Callable[..., str]] = {
     "02-1": _02_1, "02-2": _02_2, "02-3": _02_3,
     "03-1": _03_1, "03-2": _03_2, "03-3": _03_3,
     "04-1": _04_1, "04-2": _04_2, "04-3": _04_3,
+    "04b-1": _04b_1, "04b-2": _04b_2, "04b-3": _04b_3,
     "05-1": _05_1, "05-2": _05_2,
     "06-1": _06_1, "06-2": _06_2,
     "07-1": _07_1,

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tlwidgets.ticks import count_ticks, readable_log_ticks
+
 __all__ = [
     "Draw",
     "Fit",
@@ -286,18 +288,23 @@ def plot_learning_curves(rows: Sequence[Mapping], ax=None, *, title: str = "",
     summary = summarise_curves(rows, metric=metric)
     unit = rows[0]["size_unit"] if rows else ""
     per_class = unit.endswith("per class")
+    sizes: list[float] = []
     for m, by_size in summary.items():
         n_classes = next(r["n_classes"] for r in rows if r["method"] == m)
         x = [s if s is not None else p["n_train"] / (n_classes if per_class else 1)
              for s, p in by_size.items()]
+        sizes += x
         colour, marker, ls = _STYLES.get(m, (None, "o", "-"))
         ax.errorbar(x, [p["mean"] for p in by_size.values()],
                     yerr=[p["std"] for p in by_size.values()], label=m, color=colour,
                     marker=marker, linestyle=ls, capsize=3)
-    if chance is not None:
-        ax.axhline(chance, color="#999", lw=0.8, ls=":")
-        ax.text(ax.get_xlim()[0], chance, " chance", va="bottom", fontsize=8, color="#666")
     ax.set_xscale("log")
+    readable_log_ticks(ax.xaxis)
+    count_ticks(ax.xaxis, sizes)  # a tick at each size: 5, 20, 50, not 2 x 10^1
+    if chance is not None:  # inside the axes at their left edge, whatever the x scale
+        ax.axhline(chance, color="#999", lw=0.8, ls=":")
+        ax.text(0.01, chance, "chance", va="bottom", fontsize=8, color="#666",
+                transform=ax.get_yaxis_transform())
     ax.set_xlabel(unit)
     ax.set_ylabel(f"test {metric or (rows[0]['metric'] if rows else 'score')}")
     ax.set_title(title)

@@ -12,8 +12,8 @@ Notebooks are copied to a temporary folder first, so the browser never saves
 outputs into the repository, and their parameters cell is set to the smoke profile.
 
 What the learner sees is checked too: ``lab.screenshot_outputs("02-run-all")`` saves
-every widget and figure under ``tests/browser/screenshots/`` (ignored by git) for
-review, and ``lab.assert_clean()`` fails on any stderr output, error output or
+every widget and figure under ``tests/browser/screenshots/smoke/`` (ignored by git) for
+review (``tools/screenshot_course.py`` fills ``screenshots/quick/`` and ``workshop/``), and ``lab.assert_clean()`` fails on any stderr output, error output or
 widget error element in the page.
 """
 
@@ -120,13 +120,15 @@ class LabServer:
         self.log.close()
 
 
-def _use_smoke_profile(path: Path) -> None:
-    """Browser tests run the same code in the smoke profile, as the notebook tests do."""
+def use_profile(path: Path, profile: str = "smoke") -> None:
+    """Set the notebook's profile, as a learner would: a line added to its parameters cell.
+
+    Browser tests run the same code in the smoke profile, as the notebook tests do."""
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             source = "".join(cell["source"])
-            cell["source"] = source.rstrip("\n") + '\nprofile = "smoke"  # set by the browser tests\n'
+            cell["source"] = source.rstrip("\n") + f'\nprofile = "{profile}"  # set by the browser tests\n'
     path.write_text(json.dumps(nb))
 
 
@@ -138,7 +140,7 @@ def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
     shutil.copytree(ROOT / "notebooks", root, dirs_exist_ok=True)
     for notebook in root.glob("*.ipynb"):
-        _use_smoke_profile(notebook)
+        use_profile(notebook)
     server = LabServer(root, home)
     yield server
     server.stop()
@@ -157,9 +159,10 @@ def _browser():
 class Lab:
     """A JupyterLab page with the few actions the course's browser tests need."""
 
-    def __init__(self, page, server: LabServer):
+    def __init__(self, page, server: LabServer, shots: Path = SCREENSHOTS / "smoke"):
         self.page = page
         self.server = server
+        self.shots = shots  # where screenshots go: one folder per profile
 
     def open(self, notebook: str, *, timeout: float = 120) -> None:
         page = self.page
@@ -192,25 +195,30 @@ class Lab:
         page.locator(".jp-Notebook .jp-Cell").first.click()
         page.keyboard.press("Escape")
         item = page.locator("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)")
-        for _ in range(20):
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            if item.count():
-                break
-            page.keyboard.press("Escape")
-            page.wait_for_timeout(500)
         executed = """() => [...document.querySelectorAll('.jp-InputPrompt')]
             .filter(p => /\\[\\d+\\]/.test(p.textContent)).length"""
         before = page.evaluate(executed)
-        item.first.click()
+        started = f"""(before) => document.querySelector('.jp-InputPrompt') &&
+            ([...document.querySelectorAll('.jp-InputPrompt')]
+                .some(p => p.textContent.includes('[*]')) || ({executed})() > before)"""
         # Wait for the run to start (a queued [*] cell, or more numbered prompts) before
         # waiting for idle: on a loaded machine the click can take seconds to land, and
-        # the kernel looks idle until it does.
-        page.wait_for_function(
-            f"""(before) => document.querySelector('.jp-InputPrompt') &&
-                ([...document.querySelectorAll('.jp-InputPrompt')]
-                    .some(p => p.textContent.includes('[*]')) || ({executed})() > before)""",
-            arg=before, timeout=120_000, polling=100,
-        )
+        # the kernel looks idle until it does. A click lost while the kernel was still
+        # starting is repeated.
+        for attempt in range(3):
+            for _ in range(20):
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                if item.count():
+                    break
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(500)
+            item.first.click()
+            try:
+                page.wait_for_function(started, arg=before, timeout=40_000, polling=100)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
         self.wait_idle(timeout=timeout)
         errors = self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
@@ -229,9 +237,9 @@ class Lab:
 
     def screenshot_outputs(self, name: str, *, selector: str = SHOWN) -> list[Path]:
         """Save a PNG of every widget and figure shown (``selector``) for review:
-        ``tests/browser/screenshots/<name>-<n>.png``; returns the paths."""
-        SCREENSHOTS.mkdir(exist_ok=True)
-        for old in SCREENSHOTS.glob(f"{name}-*.png"):
+        ``tests/browser/screenshots/<profile>/<name>-<n>.png``; returns the paths."""
+        self.shots.mkdir(parents=True, exist_ok=True)
+        for old in self.shots.glob(f"{name}-[0-9][0-9].png"):
             old.unlink()
         shots = self.page.locator(selector)
         paths = []
@@ -240,15 +248,15 @@ class Lab:
             if not shot.is_visible():
                 continue
             shot.scroll_into_view_if_needed()
-            path = SCREENSHOTS / f"{name}-{i + 1:02d}.png"
+            path = self.shots / f"{name}-{i + 1:02d}.png"
             shot.screenshot(path=str(path), animations="disabled")
             paths.append(path)
         return paths
 
     def screenshot(self, locator, name: str) -> Path:
         """Save a PNG of one element (e.g. a widget after an interaction) for review."""
-        SCREENSHOTS.mkdir(exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        self.shots.mkdir(parents=True, exist_ok=True)
+        path = self.shots / f"{name}.png"
         locator.scroll_into_view_if_needed()
         locator.screenshot(path=str(path), animations="disabled")
         return path

@@ -1,6 +1,5 @@
 """In JupyterLab, the Labeller's class buttons and keys reach the kernel's ActiveLearner."""
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -22,7 +21,7 @@ w
 """
 
 
-def test_labeller_clicks_and_keys_reach_the_learner(lab, lab_server, tmp_path):
+def test_labeller_clicks_and_keys_reach_the_learner(lab, lab_server):
     # the course's kernelspec, so JupyterLab asks for no kernel
     course = nbformat.read(Path(lab_server.root) / "02_fine_tuning.ipynb", as_version=4)
     nb = nbformat.v4.new_notebook(metadata=course.metadata)
@@ -54,7 +53,6 @@ def test_labeller_clicks_and_keys_reach_the_learner(lab, lab_server, tmp_path):
                            ".length === 2", timeout=30_000)
     assert lab.eval("(w.n_labelled, all(w.learner.classes[c] == truth[p] for p, c in "
                     "list(w.learner.labels.items())[4:]))") == "(8, True)"
-    page.locator(".tlw-labeller").scroll_into_view_if_needed()
-    shot = Path(os.environ.get("TLWIDGETS_SCREENSHOTS", tmp_path)) / "labeller.png"
-    page.locator(".tlw-labeller").screenshot(path=str(shot))
+    shot = lab.screenshot(page.locator(".tlw-labeller"), "labeller-after-label-for-me")
     assert shot.stat().st_size > 2000
+    lab.assert_clean()

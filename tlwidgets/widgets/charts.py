@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tlwidgets.ticks import count_ticks, readable_log_ticks
+
 # tab10 and four more hues: 14 colours a reader tells apart (neighbours differ in hue).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#e7298a", "#000000")
@@ -129,18 +131,6 @@ def _off_scale(lines: Sequence[Line]) -> list[int]:
     return out if len(out) < len(lines) else []
 
 
-def readable_log_ticks(axis) -> None:
-    """Log ticks labelled as plain numbers (0.2, 0.5, 1, 2), with 2 and 5 between decades."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    lo, hi = sorted(axis.get_view_interval())
-    decades = math.log10(hi / lo) if lo > 0 and hi > 0 else 99
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0))
-    axis.set_minor_formatter(NullFormatter())
-
-
 class Chart:
     """Panels side by side (``ncols`` per row), one shared legend below them."""
 
@@ -212,10 +202,17 @@ class Chart:
             textwrap.fill(f"{k}: {t}", LEGEND_WRAP) for t, k in mark_texts.items()]
         longest = max((len(line) for s in labels for line in s.split("\n")), default=0)
         per_row = max(1, min(len(labels), (self.width - 20) // max(90, 7 * longest + 45)))
-        lines_per_entry = max((s.count("\n") + 1 for s in labels), default=1)
         legend_rows = math.ceil(len(labels) / per_row) if labels else 0
         rows = math.ceil(len(self.panels) / self.ncols)
-        legend_px = (legend_rows * (lines_per_entry * 15 + 5) + 8) if legend_rows else 0
+        # The legend fills its columns top to bottom (the first ones one longer, as
+        # matplotlib splits them); a row is as tall as its longest entry.
+        ncols = min(per_row, len(labels)) or 1
+        short, long_cols = divmod(len(labels), ncols)
+        heights = [short + 1] * long_cols + [short] * (ncols - long_cols)
+        starts = np.cumsum([0] + heights[:-1])
+        row_lines = [max(labels[s + r].count("\n") + 1 for s, h in zip(starts, heights, strict=True)
+                         if r < h) for r in range(legend_rows)]
+        legend_px = (sum(n * 15 + 5 for n in row_lines) + 8) if legend_rows else 0
         height_px = rows * self.panel_height + legend_px
         # Fixed margins in pixels (constrained layout would cost a third of the drawing time).
         fig = Figure(figsize=(self.width / self.dpi, height_px / self.dpi), dpi=self.dpi)
@@ -283,7 +280,7 @@ class Chart:
                     marker=line.marker or ("o" if len(x) <= 2 else None), markersize=4,
                     linewidth=line.width)
         if panel.points:
-            ax.margins(x=0.15, y=0.1)  # room for the words beside the points at the edges
+            ax.margins(x=0.22, y=0.1)  # room for the words beside the points at the edges
         for pts in panel.points:
             ax.scatter(pts.x, pts.y, s=22, color=pts.colour, zorder=3)
             for label, x, y in zip(pts.labels, pts.x, pts.y, strict=True):
@@ -326,6 +323,9 @@ class Chart:
             readable_log_ticks(ax.yaxis)
         if panel.xlog:
             readable_log_ticks(ax.xaxis)
+        if not panel.points:
+            count_ticks(ax.xaxis, np.concatenate(
+                [np.asarray(ln.x, dtype=float)[: len(ln.y)] for ln in lines]))
         if panel.note:
             self.notes.append(f"{panel.title}: {panel.note}")
             ax.text(0.01, 0.02, panel.note, transform=ax.transAxes, ha="left", va="bottom",

@@ -7,29 +7,14 @@ import html
 import ipywidgets as widgets
 import traitlets
 
-from tlwidgets.assets import AssetStatus, UnknownAssetError, get_asset
-from tlwidgets.doctor import Report, diagnose
+from tlwidgets.doctor import Report, diagnose, source_words
 
 _COLOURS = {"present": "#1a7f37", "package": "#1a7f37", "standin": "#9a6700", "missing": "#cf222e"}
 _LABELS = {"present": "present", "package": "present (package)", "standin": "stand-in",
            "missing": "missing"}
-_SOURCES = {"data": "the course data folder (TLWIDGETS_DATA)", "cache": "your download cache",
-            "package": "an installed Python package", "download": "downloaded just now"}
 GPU_HINT = ('To use an NVIDIA GPU: on a machine with its driver installed, run '
             '<code>pip install -e ".[gpu]"</code> in the course folder (TensorFlow with CUDA), '
             'then restart the kernel and press "Check again".')
-
-
-def source_words(row: AssetStatus) -> str:
-    """Where an asset was found, in words (a stand-in by its title, not its id)."""
-    detail = row.detail or ""
-    if detail.startswith("stand-in "):
-        standin = detail[len("stand-in "):]
-        try:
-            return f"a smaller stand-in: {get_asset(standin).title}"
-        except UnknownAssetError:
-            return f"a smaller stand-in: {standin}"
-    return _SOURCES.get(detail, detail)
 
 
 class DoctorWidget(widgets.VBox):

@@ -28,7 +28,7 @@ import traitlets
 
 from tlwidgets.curves import CLASSIFIERS
 from tlwidgets.learning_curves import check_size, size_label, summarise_curves
-from tlwidgets.widgets.charts import readable_log_ticks
+from tlwidgets.widgets.charts import count_ticks, readable_log_ticks
 from tlwidgets.widgets.probe_lab import ProbeLab
 
 SIZES = (5, 10, 20, 50, None)  # None = all
@@ -251,6 +251,7 @@ class FeaturiserExplorer(widgets.VBox):
         ax2.set_xscale("log")
         ax2.set_xlim(min(xs + [1.0]) / 1.3, max(xs) * 1.3)
         readable_log_ticks(ax2.xaxis)
+        count_ticks(ax2.xaxis, xs + [self.n_train / n_classes])
         ax2.set_xlabel("labelled images per class")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0.3, 1.0)

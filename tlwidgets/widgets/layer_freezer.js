@@ -65,7 +65,7 @@ function render({ model, el: root }) {
       });
       const name = el("span", "tlw-lf-name", block.parent ? `${block.parent} / ${block.name}` : block.name);
       const info = el("span", "tlw-lf-info",
-        `${block.layers.length} layers · ${fmt(block.params)} params · ${block.state}`);
+        `${block.layers.length} ${block.layers.length === 1 ? "layer" : "layers"} · ${fmt(block.params)} params · ${block.state}`);
       line.append(caret, name, info);
       if (block.bn) line.append(el("span", `tlw-lf-badge tlw-lf-bn-${block.bn}`, `BN ${block.bn}`));
       if (block.state !== "none") {

@@ -49,7 +49,17 @@ class LayerFreezer(anywidget.AnyWidget):
             super().__init__(title=model.name, train_bn=train_bn, **kwargs)
         finally:
             self._applying = False
+        if train_bn:  # the blocks already trainable train their BatchNormalization too
+            on = {b.key: True for b, t in zip(self._blocks, self._states(), strict=True) if t}
+            if on:
+                freezing.set_block_states(model, on, train_bn=True, all_blocks=self._blocks)
         self.refresh()
+
+    def _states(self) -> list[bool]:
+        """Whether each block is trainable now (every weighted layer in it)."""
+        trainable = {r.path: r.trainable for r in freezing.layer_table(self.model, block_list=self._blocks)}
+        return [any(p in self._trains for p in b.paths)
+                and all(trainable[p] for p in b.paths if p in self._trains) for b in self._blocks]
 
     # --- Python API (what the buttons do) -----------------------------------------------------
     def block_index(self, key: str | int) -> int:

@@ -52,10 +52,13 @@ class RunSummary(list):
         if not self:
             return "<p>No runs yet.</p>"
         keys = self.columns()
-        head = "".join(f"<th style='text-align:left'>{html.escape(k)}</th>" for k in keys)
+        # Numbers right-aligned under right-aligned headings, with room between columns.
+        pad = "padding:2px 12px 2px 0"
+        head = "".join(f"<th style='text-align:{'left' if k == 'run' else 'right'};{pad}'>"
+                       f"{html.escape(k)}</th>" for k in keys)
         body = "".join(
             "<tr>" + "".join(
-                f"<td style='text-align:{'left' if k == 'run' else 'right'}'>"
+                f"<td style='text-align:{'left' if k == 'run' else 'right'};{pad}'>"
                 f"{html.escape(_fmt(row.get(k)))}</td>" for k in keys) + "</tr>"
             for row in self)
         return (f"<table class='tlw-tm-summary'><thead><tr>{head}</tr></thead>"
@@ -180,7 +183,9 @@ class TrainingMonitor(widgets.VBox):
                 for at, text in self.logs[name].marks:
                     marks.setdefault((at, text), []).append(name)
             panels.append(Panel(
-                metric, lines=lines, xlabel=self.view, ylabel=metric,
+                metric, lines=lines, ylabel=metric,
+                # batch points sit at their fraction of the epoch: the axis counts epochs
+                xlabel="epoch" if self.view == "epoch" else "epoch (a point per training batch)",
                 percent="accuracy" in metric and all(0 <= v <= 1 for ln in lines for v in ln.y),
                 marks=[Mark(at, f"{text} ({_runs(names)})") for (at, text), names in marks.items()]))
         return Chart(panels, width=self.width, legend=_STYLE_KEY if shown else (),
