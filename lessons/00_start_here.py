@@ -20,6 +20,7 @@
 # | `04_word_embeddings` | pretrained word vectors, the out-of-vocabulary problem in a specialised domain, continuing training | 40 min |
 # | `04b_french_legal` | the source's own case: French competition law with French vectors, honest OOV warnings, domain continuation, topic classification with few labels | 30 min |
 # | `05_multitask_learning` | shared layers and task heads: entity recognition helped by part-of-speech tagging | 40 min |
+# | `06_featurise_or_fine_tune` | the 1,000-images rule measured: ten methods from pixels and HOG to full fine-tuning on cats vs dogs and chest X-rays; unlabelled pretraining when transfer fails | 30 min |
 # | `07_active_learning` | active learning on a featuriser: strategies vs random, the cold start, label photos yourself, export one Keras file | 20 min |
 #
 # Each notebook has a `profile` parameter in its first code cell:

@@ -30,6 +30,7 @@ from tlwidgets.data import load_hymenoptera
 from tlwidgets.featurize import Featuriser
 from tlwidgets.notebook import check_profile, record
 from tlwidgets.widgets.layer_freezer import LayerFreezer
+from tlwidgets.widgets.lr_finder import lr_finder_chart
 from tlwidgets.widgets.training_monitor import TrainingMonitor
 
 check_profile(profile)
@@ -338,9 +339,8 @@ found = lr_finder.lr_find(finder_model, *TRAIN, start_lr=1e-6, end_lr=1.0,
 del finder_model  # lr_find trained a copy; neither is needed any more
 training.free_memory()
 print(found)
-for lr, loss in list(zip(found.lrs, found.losses, strict=True))[:: max(1, len(found.lrs) // 10)]:
-    print(f"lr {lr:9.2e}  smoothed loss {loss:.3f}")
 suggested_lr = record("lr_finder_suggestion", found.suggestion)
+lr_finder_chart(found)
 
 # %% [markdown]
 # ## 7. All results
