@@ -24,16 +24,13 @@
 profile = "workshop"  # "workshop", "quick" (shorter) or "smoke" (the tests)
 
 # %%
-import resource
-import sys
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, display
 
-from tlwidgets.notebook import check_profile, record
+from tlwidgets.notebook import check_profile, record, report_run_cost
 
 check_profile(profile)
 T0 = time.perf_counter()
@@ -493,18 +490,7 @@ scores = {"imagenet": logme(featuriser.transform(sub.images), sub.labels),
 check("01-3", scores, subset=sub)
 
 # %%
-usage = resource.getrusage(resource.RUSAGE_SELF)
-run_seconds = time.perf_counter() - T0
-try:  # Linux: this kernel's own peak resident memory
-    status = Path("/proc/self/status").read_text().splitlines()
-    peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-except (OSError, StopIteration):
-    peak_mb = usage.ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
-print(f"this notebook ran for {run_seconds:.0f} s (CPU time {usage.ru_utime + usage.ru_stime:.0f} s); "
-      f"peak memory of the kernel {peak_mb:.0f} MB")
-record("run_seconds", run_seconds)
-record("cpu_seconds", usage.ru_utime + usage.ru_stime)
-record("peak_memory_mb", peak_mb)
+report_run_cost(T0)
 
 # %% [markdown]
 # ## Key points

@@ -32,3 +32,19 @@ def test_record_is_silent_by_default_and_readable_back(monkeypatch):
     assert read_records(nb) == {"n": 12, "acc": 0.10000000000000005}
     with pytest.raises(TypeError):
         record("bad", object())
+
+
+def test_report_run_cost_prints_and_records_time_cpu_and_peak(monkeypatch, capsys):
+    import time
+
+    from tlwidgets.notebook import report_run_cost
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append(obj))
+    started = time.perf_counter() - 2.0
+    cost = report_run_cost(started)
+    assert cost["run_seconds"] >= 2.0 and cost["cpu_seconds"] > 0
+    assert 10 < cost["peak_memory_mb"] < 100_000  # a Python process, in MB
+    assert "this notebook ran for" in capsys.readouterr().out
+    recorded = read_records({"cells": [{"outputs": [{"data": s} for s in shown]}]})
+    assert recorded == cost

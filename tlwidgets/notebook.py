@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PROFILES", "RECORD_MIME", "check_profile", "display_value", "read_records", "record"]
+__all__ = ["PROFILES", "RECORD_MIME", "check_profile", "display_value", "read_records", "record",
+           "report_run_cost"]
 
 #: Each notebook's ``profile`` parameter, shortest first.
 PROFILES: dict[str, str] = {
@@ -87,3 +88,27 @@ def read_records(nb) -> dict[str, Any]:
                 payload = data[RECORD_MIME]
                 found.update(json.loads(payload) if isinstance(payload, str) else payload)
     return found
+
+
+def report_run_cost(started: float) -> dict[str, float]:
+    """Print and record this kernel's run time since ``started`` (``time.perf_counter()``),
+    its CPU time and its peak resident memory (``run_seconds``, ``cpu_seconds``,
+    ``peak_memory_mb``)."""
+    import resource
+    import sys
+    import time
+    from pathlib import Path
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:  # Linux: this process's own high-water mark
+        status = Path("/proc/self/status").read_text().splitlines()
+        peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        peak_mb = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+    cost = {"run_seconds": time.perf_counter() - started,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_memory_mb": peak_mb}
+    print(f"this notebook ran for {cost['run_seconds']:.0f} s (CPU time "
+          f"{cost['cpu_seconds']:.0f} s); peak memory of the kernel {peak_mb:.0f} MB")
+    for name, value in cost.items():
+        record(name, value)
+    return cost
