@@ -59,7 +59,9 @@ def execute(source: Path, profile: str, out: Path) -> float:
     nb = papermill.execute_notebook(str(built), str(built), parameters={"profile": profile},
                                     cwd=str(NOTEBOOKS), kernel_name="python3",
                                     progress_bar=False, log_output=False,
-                                    request_save_on_cell_execute=False, execution_timeout=3600)
+                                    # saved after each cell: a run that is stopped still
+                                    # shows each finished cell's time (papermill metadata)
+                                    request_save_on_cell_execute=True, execution_timeout=3600)
     wall = time.perf_counter() - start
     (out / f"{source.stem}.records.json").write_text(json.dumps(read_records(nb), indent=1))
     return wall
