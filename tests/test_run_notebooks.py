@@ -8,10 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tools import run_notebooks as rn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HOST = {"cpus": 2, "gpu": None}
 DAY = dt.date(2026, 12, 1)
@@ -87,7 +90,13 @@ def test_table_has_one_line_per_row_with_every_figure():
 
 @pytest.mark.skipif(not shutil.which("time", path="/usr/bin"), reason="needs /usr/bin/time")
 def test_peak_memory_agrees_with_usr_bin_time():
-    code, cpu, peak = rn.measure_command([sys.executable, "-c", TREE])
+    # From a fresh, small process, as `make bench-course` runs it: a child forked from this
+    # (possibly large) pytest process would inherit its high-water mark.
+    probe = ("import json, sys; from tools import run_notebooks as rn; "
+             "print(json.dumps(rn.measure_command([sys.executable, '-c', sys.argv[1]])))")
+    done = subprocess.run([sys.executable, "-c", probe, TREE], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    code, cpu, peak = json.loads(done.stdout.strip().splitlines()[-1])
     assert code == 0 and cpu > 0
     assert 150 < peak < 400  # the grandchild's 150 MiB plus an interpreter
     out = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", TREE],

@@ -45,6 +45,9 @@ PREREQUISITES: dict[str, list[str]] = {
                          "reading French helps but is not needed"],
     "05_multitask_learning": ["notebook 04 (word vectors)",
                               "what part-of-speech tags and named entities are"],
+    "06_featurise_or_fine_tune": ["notebooks 01 (featurisers, learning curves) and 02 "
+                                  "(freezing, fine-tuning, the BatchNormalization trap)",
+                                  "mean and spread over repeated random subsets"],
     "07_active_learning": ["notebook 01 (features from a pretrained network)",
                            "scikit-learn classifiers and accuracy"],
 }

@@ -71,7 +71,10 @@ def measure_command(argv: Sequence[str], **popen) -> tuple[int, float, float]:
     """Run ``argv`` as a child; return (exit code, CPU seconds, peak RSS in MiB) from ``wait4``.
 
     CPU is user + system of the child and its reaped descendants; the peak is the largest
-    ``ru_maxrss`` among them (Linux reports KiB), as ``/usr/bin/time -v`` does.
+    ``ru_maxrss`` among them (Linux reports KiB), as ``/usr/bin/time -v`` does. Call it
+    from a small process, as this script is: Linux carries a parent's high-water mark into
+    a child it forks, so a child of a large process (a long pytest worker) reports at least
+    that process's peak.
     """
     proc = subprocess.Popen(list(argv), **popen)
     try:
