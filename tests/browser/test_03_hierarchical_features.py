@@ -1,6 +1,6 @@
 """The FeatureExplorer in JupyterLab: dragging the layer slider redraws the grid in the kernel."""
 
-import nbformat
+from tests.browser.notebook_copies import notebook_up_to
 
 NOTEBOOK = "03_hierarchical_features.ipynb"
 # lab.eval prints its argument with sep="", so join the values ourselves.
@@ -8,27 +8,8 @@ STATE = "' '.join(map(str, (explorer.layer_index, explorer.updates, explorer.gri
 TRIMMED = "03_browser_check.ipynb"
 
 
-def _trimmed_copy(root) -> str:
-    """Notebook 03 in the smoke profile, up to the cell that shows the explorer.
-
-    The later sections (filter grids, fine-tuning) are covered by the notebook
-    test; the browser only needs the widget.
-    """
-    nb = nbformat.read(root / NOTEBOOK, as_version=4)
-    cells = []
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            cell.source = 'profile = "smoke"'
-        cells.append(cell)
-        if cell.cell_type == "code" and "FeatureExplorer(" in cell.source:
-            break
-    nb.cells = cells
-    nbformat.write(nb, root / TRIMMED)
-    return TRIMMED
-
-
 def test_layer_slider_redraws_the_grid(lab):
-    lab.open(_trimmed_copy(lab.server.root))
+    lab.open(notebook_up_to(lab.server.root, NOTEBOOK, "FeatureExplorer(", TRIMMED))
     lab.run_all()
     page = lab.page
     grid = page.locator("img.tlw-fe-grid").first

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import nbformat
 
-from tests.conftest import NOTEBOOKS
+from tests.browser.notebook_copies import notebook_up_to
 
 NAME = "04b_up_to_coverage.ipynb"
 
 
-def _up_to_the_table(root) -> None:
-    nb = nbformat.read(NOTEBOOKS / "04b_french_legal.ipynb", as_version=4)
-    cells = []
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            cell.source = 'profile = "smoke"'
-        cells.append(cell)
-        if cell.cell_type == "code" and "oov.oov_report(" in cell.source:
-            break
-    assert "display(HTML(" in cells[-1].source, "the coverage table cell was not found"
-    nb.cells = cells
-    nbformat.write(nb, root / NAME)
-
-
 def test_coverage_table_renders_clean(lab, lab_server):
-    _up_to_the_table(lab_server.root)
+    notebook_up_to(lab_server.root, "04b_french_legal.ipynb", "oov.oov_report(", NAME)
+    cells = nbformat.read(lab_server.root / NAME, as_version=4).cells
+    assert "display(HTML(" in cells[-1].source, "the coverage table cell was not found"
     lab.open(NAME)
     lab.run_all(timeout=300)
     page = lab.page

@@ -7,29 +7,13 @@ cell, with ``profile = "smoke"``.
 
 from __future__ import annotations
 
-import nbformat
-
-from tests.conftest import NOTEBOOKS
+from tests.browser.notebook_copies import notebook_up_to
 
 NAME = "05_multitask_widget_only.ipynb"
 
 
-def widget_notebook(root) -> None:
-    nb = nbformat.read(NOTEBOOKS / "05_multitask_learning.ipynb", as_version=4)
-    cells = []
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            cell.source = 'profile = "smoke"'
-        cells.append(cell)
-        if "MultiTaskWidget(" in cell.source:
-            break
-    assert "MultiTaskWidget(" in cells[-1].source, "the widget cell was not found"
-    nb.cells = cells
-    nbformat.write(nb, root / NAME)
-
-
 def test_multitask_widget_round_trip(lab, lab_server):
-    widget_notebook(lab_server.root)
+    notebook_up_to(lab_server.root, "05_multitask_learning.ipynb", "MultiTaskWidget(", NAME)
     lab.open(NAME)
     lab.run_all(timeout=300)
     page = lab.page
