@@ -35,24 +35,29 @@ from tlwidgets.notebook import check_profile, record, report_run_cost
 check_profile(profile)
 T0 = time.perf_counter()
 # What each profile runs. Sizes are labelled images per class (None: all of them). The
-# cheap methods (pixels, HOG, featuriser, small CNN) run at every size; the five Keras
-# regimes, which train a network end to end, run at fewer sizes and repeats (KERAS_*).
+# cheap methods (pixels, HOG, the featuriser) run at every size; the six trained networks
+# (five Keras regimes and the small CNN) at KERAS_SIZES, with KERAS_REPEATS below 200.
 CFG = {
     "smoke": dict(cats_train=6, cats_test=6, xray_train=6, xray_test=6, sizes=(3, None),
-                  repeats=1, keras_sizes=(3,), keras_repeats=1, cnn_passes=40,
+                  repeats=1, keras_sizes=(3,), keras_repeats=1,
+                  cnn=dict(image_passes=40, min_epochs=1, reuse_graph=True),
                   regime=dict(image_passes=8, min_epochs=1, max_epochs=1, run_eagerly=True)),
-    "quick": dict(cats_train=None, cats_test=250, xray_train=None, xray_test=None,
-                  sizes=(5, 20, 200, 1000), repeats=2, keras_sizes=(20, 200, 1000),
-                  keras_repeats=1, cnn_passes=1500,
-                  regime=dict(image_passes=600, min_epochs=1, max_epochs=30)),
-    "workshop": dict(cats_train=None, cats_test=500, xray_train=None, xray_test=None,
+    "quick": dict(cats_train=None, cats_test=150, xray_train=None, xray_test=None,
+                  sizes=(5, 20, 200, 1000), repeats=2, keras_sizes=(20, 1000),
+                  keras_repeats=2, cnn=dict(image_passes=1000, min_epochs=1, reuse_graph=True),
+                  regime=dict(image_passes=320, min_epochs=1, max_epochs=16, batch_size=32)),
+    "workshop": dict(cats_train=None, cats_test=250, xray_train=None, xray_test=None,
                      sizes=(5, 10, 20, 50, 100, 200, 500, 1000), repeats=3,
-                     keras_sizes=(10, 50, 200, 1000), keras_repeats=2, cnn_passes=3000,
-                     regime=dict(image_passes=800, min_epochs=1, max_epochs=40)),
+                     keras_sizes=(20, 200, 1000), keras_repeats=3,
+                     cnn=dict(image_passes=1500, min_epochs=1, reuse_graph=True),
+                     regime=dict(image_passes=320, min_epochs=1, max_epochs=16, batch_size=32)),
 }[profile]
-IMAGE_SIZE = 128  # the smallest input the MobileNet weights come at: cheap on a CPU
-print(f"profile {profile}: sizes {CFG['sizes']}, Keras regimes at {CFG['keras_sizes']} "
-      f"({CFG['keras_repeats']} repeat(s) below 200); cheap methods {CFG['repeats']} repeat(s)")
+# The network's input per domain: photos at 128 px; the 28 px X-rays need no more than 64
+# (a quarter of the computing). One ImageNet weights file serves every size.
+INPUT = {"cats vs dogs": 128, "chest X-rays": 64}
+IMAGE_SIZE = INPUT["cats vs dogs"]
+print(f"profile {profile}: sizes {CFG['sizes']} ({CFG['repeats']} repeat(s)); trained networks "
+      f"at {CFG['keras_sizes']} ({CFG['keras_repeats']} repeat(s) below 200, one above)")
 
 # %% [markdown]
 # ## 1. The Keras lines first
@@ -109,10 +114,12 @@ record("trainable_counts", {"frozen": frozen_trainable, "top": top_trainable,
 # and `freezing.unfreeze_top` / `unfreeze_all(train_bn=False)`, builds each model once and
 # resets it to its starting weights for every training subset (building a training graph
 # costs seconds; a reset costs milliseconds). LP-FT's linear probe is a logistic
-# regression on the featuriser's features, copied into the head. "Fine-tune top blocks"
-# runs the frozen lower part once per image and trains the top on its cached output
-# (`tlwidgets.frozen_cache.fine_tune_top`): several times faster, and the trade is that
-# augmentation cannot reach the raw image there, so that regime trains without it.
+# regression on the featuriser's features, copied into the head. The frozen base and the
+# top blocks train only above a frozen part, so that part runs once per image
+# (`tlwidgets.frozen_cache.bottom_output`, cached on disk) and every subset trains the
+# top on its output: many times faster. The trade: augmentation cannot reach the raw image
+# in every epoch. The frozen base keeps two fixed augmented copies of each image; the top
+# blocks train without augmentation.
 
 # %% [markdown]
 # ## 2. Two domains, one test set each
@@ -120,7 +127,7 @@ record("trainable_counts", {"frozen": frozen_trainable, "top": top_trainable,
 # * **Cats vs dogs**: Kaggle photos, the TensorFlow tutorial's data family: 1,000 training
 #   images per class. A *near* domain: ImageNet has many cats and dogs.
 # * **PneumoniaMNIST**: 28 x 28 grey chest X-rays, normal vs pneumonia (1,214 training
-#   images per class in the balanced set), upsampled to 128 px RGB for the network. A *far*
+#   images per class in the balanced set), upsampled to 64 px RGB for the network. A *far*
 #   domain.
 #
 # Every method of a domain is scored on the same test images.
@@ -138,8 +145,9 @@ def load_cats(split, per_class):
 
 
 cats_train, cats_test = load_cats("train", CFG["cats_train"]), load_cats("test", CFG["cats_test"])
-xray_train = load_pneumoniamnist("train", image_size=IMAGE_SIZE, per_class=CFG["xray_train"])
-xray_test = load_pneumoniamnist("test", image_size=IMAGE_SIZE, per_class=CFG["xray_test"])
+XRAY_SIZE = INPUT["chest X-rays"]
+xray_train = load_pneumoniamnist("train", image_size=XRAY_SIZE, per_class=CFG["xray_train"])
+xray_test = load_pneumoniamnist("test", image_size=XRAY_SIZE, per_class=CFG["xray_test"])
 for name, d in [("cats vs dogs train", cats_train), ("cats vs dogs test", cats_test),
                 ("X-ray train", xray_train), ("X-ray test", xray_test)]:
     counts = dict(zip(d.class_names, (int(c) for c in np.bincount(d.labels)), strict=True))
@@ -155,13 +163,18 @@ record("n_images", {"cats_train": len(cats_train), "cats_test": len(cats_test),
 from tlwidgets import transfer_regimes as tr
 from tlwidgets.featurize import Featuriser
 
-featuriser = Featuriser("mobilenet_0.25", input_size=IMAGE_SIZE)
-random_backbone = load_backbone("mobilenet_0.25", input_size=IMAGE_SIZE, weights="random")
+# Per input size: the featuriser, the ImageNet base and the same network with random weights.
+featurisers = {s: Featuriser("mobilenet_0.25", input_size=s, progress=False)
+               for s in set(INPUT.values())}
+bases = {s: (backbone if s == IMAGE_SIZE else load_backbone("mobilenet_0.25", input_size=s),
+             load_backbone("mobilenet_0.25", input_size=s, weights="random"))
+         for s in set(INPUT.values())}
+featuriser = featurisers[IMAGE_SIZE]
 t = time.perf_counter()
 domains = {"cats vs dogs": tr.prepare_domain("cats vs dogs", cats_train, cats_test,
                                              featuriser=featuriser),
            "chest X-rays": tr.prepare_domain("chest X-rays", xray_train, xray_test,
-                                             featuriser=featuriser)}
+                                             featuriser=featurisers[XRAY_SIZE])}
 print(f"features, pixels and HOG for both domains: {time.perf_counter() - t:.0f} s; "
       f"{domains['cats vs dogs'].features_train.shape[1]} features, "
       f"{domains['cats vs dogs'].hog_train.shape[1]} HOG values per image")
@@ -171,31 +184,37 @@ print(f"features, pixels and HOG for both domains: {time.perf_counter() - t:.0f}
 #
 # Ten methods (`tr.METHODS`), through the same `learning_curve` as notebook 01: every
 # method trains on the same random subsets of each size and is scored on the same test
-# images. The cheap methods run at every size; the Keras regimes at `CFG["keras_sizes"]`.
+# images. The cheap methods run at every size; the trained networks at `CFG["keras_sizes"]`.
 
 # %%
 from tlwidgets import training
 from tlwidgets.learning_curves import plot_learning_curves, size_label, summarise_curves
 
-CHEAP = [m for m in tr.METHODS if m not in tr.KERAS_REGIMES]
+TRAINED = [*tr.KERAS_REGIMES, "small CNN from scratch"]
+CHEAP = [m for m in tr.METHODS if m not in TRAINED]
 settings = tr.RegimeSettings(**CFG["regime"])
 curves, regimes = {}, {}
+
+
+def trained_curves(domain, methods, sizes, repeats):
+    """The trained networks on ``domain`` (their compiled models kept in ``regimes``)."""
+    pretrained, random_init = bases[domain.images_train.shape[1]]
+    return tr.domain_curves(domain, methods, sizes, backbone=pretrained,
+                            random_backbone=random_init, repeats=repeats, settings=settings,
+                            cnn_options=CFG["cnn"], regimes=regimes.setdefault(domain.name, {}))
+
+
 t = time.perf_counter()
 for name, domain in domains.items():
-    regimes[name] = {}
     sizes = [s for s in CFG["sizes"] if s is None or s < domain.smallest_class] + [None]
-    cheap = tr.domain_curves(domain, CHEAP, list(dict.fromkeys(sizes)), repeats=CFG["repeats"],
-                             cnn_image_passes=CFG["cnn_passes"])
+    cheap = tr.domain_curves(domain, CHEAP, list(dict.fromkeys(sizes)), repeats=CFG["repeats"])
     costly = []  # repeats below 200 per class, one run at 200 and above (the same draws)
     for few, repeats in ((True, CFG["keras_repeats"]), (False, 1)):
         chosen = [s for s in CFG["keras_sizes"] if (s < 200) == few]
         if chosen:
-            costly += tr.domain_curves(domain, list(tr.KERAS_REGIMES), chosen,
-                                       backbone=backbone, random_backbone=random_backbone,
-                                       repeats=repeats, settings=settings,
-                                       regimes=regimes[name])
+            costly += trained_curves(domain, TRAINED, chosen, repeats)
     curves[name] = cheap + costly
-    regimes[name].clear()  # ten compiled networks would not fit a small machine's memory
+    regimes.get(name, {}).clear()  # ten compiled networks would crowd a small machine
     training.free_memory()
 curve_seconds = time.perf_counter() - t
 print(f"learning curves: {curve_seconds:.0f} s")
@@ -318,7 +337,8 @@ record("negative_transfer", [(r["method"], size_label(r["size"]), r["negative"])
 # measurements do (1: the same order).
 
 # %%
-labelled = xray_native.subset(max(s for s in up.settings(profile)["sizes"] if s), seed=0)
+# 200 labelled images per class (or fewer, in a small profile) are plenty for the scores.
+labelled = xray_native.subset(min(200, max(s for s in up.settings(profile)["sizes"] if s)), seed=0)
 predicted = up.predicted_transferability({"pixels": None, **encoders}, labelled.images,
                                          labelled.labels)
 pvm = up.predicted_vs_measured(predicted, pre_rows)
@@ -367,7 +387,7 @@ for name in domains:
     for method in ("featuriser + logistic regression", "frozen base + new head", "LP-FT",
                    "fine-tune all layers"):
         value, size = ours_at(name, method)
-        refs.append((f"ours ({name})", f"MobileNet alpha 0.25, 128 px, {size} per class, "
+        refs.append((f"ours ({name})", f"MobileNet alpha 0.25, {INPUT[name]} px, {size} per class, "
                      f"balanced test of {len(domains[name].y_test)}", f"{method}: {value:.3f}"))
 refs.append(("ours (chest X-rays)", "balanced fixture, AUC", f"best ROC AUC {best_auc[0]:.3f} "
              f"({best_auc[1]})"))
@@ -390,11 +410,7 @@ SMALLEST = min(CFG["keras_sizes"])
 
 
 def run_curves(domain, methods):
-    chosen_regimes = regimes.setdefault(domain.name, {})
-    return tr.domain_curves(domain, methods, CFG["keras_sizes"], backbone=backbone,
-                            random_backbone=random_backbone, repeats=CFG["keras_repeats"],
-                            settings=settings, regimes=chosen_regimes,
-                            cnn_image_passes=CFG["cnn_passes"])
+    return trained_curves(domain, methods, CFG["keras_sizes"], CFG["keras_repeats"])
 
 
 explorer = CurveExplorer(domains, run_curves, known=curves,

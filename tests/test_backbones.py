@@ -30,11 +30,22 @@ def test_auto_falls_back_to_the_fixture_network_with_a_notice(shared_assets):
     assert not [w for w in again if issubclass(w.category, notices.Notice)]
 
 
-def test_size_change_is_part_of_the_one_notice(shared_assets):
+def test_the_stand_in_keeps_the_asked_size_in_one_notice(shared_assets):
     notices.reset()
-    with pytest.warns(notices.Notice, match="Input size changed to 128 px") as said:
+    with pytest.warns(notices.Notice, match="Stand-in") as said:
         bb = load_backbone("auto", input_size=96, weights="random")
-    assert len(said) == 1 and bb.input_size == 128 and "Stand-in" in str(said[0].message)
+    assert len(said) == 1 and bb.input_size == 96 and bb.name == "mobilenet_0.25"
+    assert bb.model.input_shape == (None, 96, 96, 3)
+
+
+def test_mobilenet_025_takes_small_inputs_with_its_imagenet_weights(shared_assets):
+    small = load_backbone("mobilenet_0.25", input_size=64)
+    usual = load_backbone("mobilenet_0.25", input_size=128)
+    assert small.model.input_shape == (None, 64, 64, 3)
+    for a, b in zip(small.model.get_weights(), usual.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # one weights file for every size
+    with pytest.raises(ValueError, match="takes input sizes"):
+        load_backbone("mobilenet_0.25", input_size=20)
 
 
 def test_random_control_has_the_same_architecture(shared_assets):

@@ -90,6 +90,8 @@ def test_demo_mode_labels_with_the_truth_one_batch_per_click(course):
         assert all(w.learner.labels[p] == ["cat", "dog"].index(truth[p]) for p in batch)
     assert [h["labels"] for h in w.history] == [6, 12, 18]
     assert w.history[-1]["accuracy"] > 0.7  # the classes are well separated
+    # the chart is the shared Chart's figure: one line of three points, axis in %
+    assert w.chart_html.startswith("<figure class='tlw-chart") and "data-lines='1'" in w.chart_html
 
 
 def test_strategy_and_batch_size_traits(course):

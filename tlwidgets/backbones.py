@@ -42,7 +42,9 @@ BACKBONES: dict[str, BackboneSpec] = {
         name="mobilenet_0.25",
         title="MobileNet (alpha 0.25), ImageNet",
         asset_ids={224: "mobilenet-0.25-224-no-top"},
-        input_sizes=(128, 160, 192, 224),
+        # One weights file for every size (a convolutional base without its top); the
+        # small sizes suit small images (28 px X-rays) on a CPU.
+        input_sizes=(32, 48, 64, 96, 128, 160, 192, 224),
         default_size=224,
     ),
 }
@@ -139,10 +141,7 @@ def load_backbone(
         path = str(resolved.path) if weights == "imagenet" else None
         if resolved.is_standin:
             notice = resolved.notice
-            spec = BACKBONES["mobilenet_0.25"]
-            if size not in spec.input_sizes:
-                size = _nearest(spec.input_sizes, size)
-                notice += f" Input size changed to {size} px."
+            spec = BACKBONES["mobilenet_0.25"]  # it takes every size MobileNetV2 takes
     if weights == "random":
         keras.utils.set_random_seed(seed)  # reproducible random weights
     shape = (size, size, 3)

@@ -79,11 +79,19 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
     ``epochs=None`` (the default) trains for about ``image_passes`` images in
     total, between ``min_epochs`` and ``max_epochs`` epochs: tiny training sets
     get many epochs, large ones few, so the cost stays bounded on a CPU.
+
+    ``reuse_graph=True`` builds and compiles the network once per input shape and
+    setting, and resets it to the same starting weights for every fit (building a
+    training graph costs seconds, a reset milliseconds). Fits then share that network,
+    so a later fit replaces an earlier one's weights: use it where each fit is scored
+    at once (learning curves).
     """
+
+    _graphs: dict = {}  # (input shape, classes, settings) -> (model, weights, optimizer state)
 
     def __init__(self, epochs: int | None = None, image_passes: int = 3000, min_epochs: int = 15,
                  max_epochs: int = 100, batch_size: int = 32, learning_rate: float = 1e-3,
-                 augment: bool = True, seed: int = 0):
+                 augment: bool = True, seed: int = 0, reuse_graph: bool = False):
         self.epochs = epochs
         self.image_passes = image_passes
         self.min_epochs = min_epochs
@@ -92,6 +100,20 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.augment = augment
         self.seed = seed
+        self.reuse_graph = reuse_graph
+
+    def _reused_model(self, shape, n_classes):
+        key = (tuple(shape), n_classes, self.augment, self.learning_rate, self.seed)
+        if key not in SmallCNN._graphs:
+            model = self._model(shape, n_classes)
+            model.optimizer.build(model.trainable_variables)
+            SmallCNN._graphs[key] = (model, model.get_weights(),
+                                     [v.numpy() for v in model.optimizer.variables])
+        model, weights, state = SmallCNN._graphs[key]
+        model.set_weights(weights)
+        for v, value in zip(model.optimizer.variables, state, strict=True):
+            v.assign(value)
+        return model
 
     def _model(self, shape, n_classes):
         import keras
@@ -118,16 +140,20 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
 
         X = np.asarray(X)
         self.classes_, yi = np.unique(np.asarray(y), return_inverse=True)
-        self.model_ = self._model(X.shape[1:], len(self.classes_))
+        if self.reuse_graph:
+            self.model_ = self._reused_model(X.shape[1:], len(self.classes_))
+        else:
+            self.model_ = self._model(X.shape[1:], len(self.classes_))
         epochs = self.epochs or int(np.clip(round(self.image_passes / len(X)),
                                             self.min_epochs, self.max_epochs))
-        batch = min(self.batch_size, len(X))
+        # A reused graph needs one batch shape: full batches from the repeated stream.
+        batch = self.batch_size if self.reuse_graph else min(self.batch_size, len(X))
         steps = max(1, int(np.ceil(epochs * len(X) / batch)))
         # One long "epoch" over a repeated, reshuffled stream: Keras's per-epoch
         # overhead would dominate on tiny training sets otherwise.
         ds = (tf.data.Dataset.from_tensor_slices((X, yi.astype(np.int32)))
               .shuffle(len(X), seed=self.seed, reshuffle_each_iteration=True)
-              .repeat().batch(batch).prefetch(2))
+              .repeat().batch(batch, drop_remainder=self.reuse_graph).prefetch(2))
         self.epochs_ = epochs
         self.history_ = self.model_.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False,
                                         verbose=0).history
@@ -166,6 +192,7 @@ def compare_learning_curves(
     cnn_image_passes: int = 3000,
     seed: int = 0,
     methods: Sequence[str] = METHODS,
+    cnn_options: Mapping | None = None,
     domain: str = "",
     hog: tuple[np.ndarray, np.ndarray] | None = None,
     extra: Mapping[str, Method] | None = None,
@@ -181,14 +208,16 @@ def compare_learning_curves(
     (``method(draw) -> score``, e.g. notebook 06's Keras regimes), run on the same
     draws. Sizes count images per class (``None``: all); every method sees the same
     random subsets. ``scoring``: ``"accuracy"`` or several metrics (``("accuracy",
-    "roc_auc")``: one record each). Returns
+    "roc_auc")``: one record each). ``cnn_options``: more :class:`SmallCNN` settings
+    (``min_epochs``, ``reuse_graph``...; they win over ``cnn_image_passes``). Returns
     :func:`~tlwidgets.learning_curves.learning_curve` records.
     """
     plans = {
         "pixels + logistic regression": (lambda: make_classifier("logistic regression"), pixels),
         "HOG + linear SVM": (lambda: make_classifier("linear SVM", seed=seed), hog),
         "small CNN from scratch": (
-            lambda: SmallCNN(image_passes=cnn_image_passes, seed=seed), images),
+            lambda: SmallCNN(**{"image_passes": cnn_image_passes, "seed": seed,
+                                **(cnn_options or {})}), images),
         "featuriser + logistic regression": (
             lambda: make_classifier("logistic regression"), features),
         "featuriser + linear SVM": (lambda: make_classifier("linear SVM", seed=seed), features),

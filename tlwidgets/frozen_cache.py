@@ -310,16 +310,22 @@ def _seed_generators(model: keras.Model) -> list:
 
 
 def _run_bottom(bottom: keras.Model, x: np.ndarray, batch_size: int, *, augmented_seed: int | None):
-    if augmented_seed is None:
-        return bottom.predict(x, batch_size=batch_size, verbose=0)
-    # Random layers on (training=True); frozen BatchNormalization stays in inference mode.
+    """The bottom on ``x`` in batches, each made float32 on its own (never the whole set)."""
+    training = augmented_seed is not None  # random layers on; frozen BatchNormalization stays
+    run = tf.function(lambda b: bottom(b, training=training), reduce_retracing=True)
+
+    def passes():
+        for i in range(0, len(x), batch_size):
+            yield np.asarray(run(tf.constant(np.asarray(x[i:i + batch_size], np.float32))))
+
+    if not training:
+        return np.concatenate(list(passes()))
     generators = _seed_generators(bottom)
     saved = [np.asarray(g.state.value) for g in generators]
     for j, g in enumerate(generators):
         g.state.assign(np.array([augmented_seed, j], dtype=saved[j].dtype))
-    try:  # eager: one pass, no graph to trace
-        return np.concatenate([np.asarray(bottom(tf.constant(x[i:i + batch_size]), training=True))
-                               for i in range(0, len(x), batch_size)])
+    try:
+        return np.concatenate(list(passes()))
     finally:
         for g, s in zip(generators, saved, strict=True):
             g.state.assign(s)
@@ -334,7 +340,9 @@ def bottom_output(split: FrozenSplit, x, *, cache: bool | str | Path = True, bat
     and its index (the same copies on every call with the same ``batch_size``). Keys cover the bottom's
     architecture and weights, the cut, the mode and every byte of ``x``.
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    if x.dtype not in (np.uint8, np.float32):
+        x = x.astype(np.float32)
     copies = _whole_number("augmented_copies", augmented_copies, 0)
     modes = ["inference"] if copies == 0 else [f"augmented|seed={seed}|batch={batch_size}|copy={c}"
                                                for c in range(copies)]

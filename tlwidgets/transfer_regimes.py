@@ -64,6 +64,7 @@ METHODS = (
 )
 FEATURISED = ("featuriser + logistic regression", "featuriser + linear SVM")
 FINE_TUNED = ("LP-FT", "fine-tune top blocks", "fine-tune all layers")
+CACHED = ("frozen", "top")  # regimes trained on the frozen part's output, computed once
 
 
 # --------------------------------------------------------------------------- hand-made features
@@ -108,6 +109,7 @@ class RegimeSettings:
     base_lr: float = 1e-4
     top_blocks: int = 2
     augment: bool = True
+    augmented_copies: int = 2  # fixed augmented copies per image for the frozen base's cache
     run_eagerly: bool = False  # no graph to build: cheaper for a handful of steps (smoke)
 
     def epochs(self, n: int) -> int:
@@ -120,12 +122,17 @@ class KerasRegime:
     ``regime``: ``"frozen"`` (new head on the frozen base, augmented images),
     ``"lp-ft"`` (the head first fitted as a logistic regression on the featuriser's
     features ``features_train``, then every layer fine-tuned at ``base_lr``),
-    ``"top"`` (the top ``top_blocks`` blocks and the head at ``base_lr``, trained on a disk
-    cache of the frozen part's output by :func:`tlwidgets.frozen_cache.fine_tune_top`, so
-    without augmentation), ``"all"``
+    ``"top"`` (the top ``top_blocks`` blocks and the head at ``base_lr``), ``"all"``
     (every layer at ``base_lr``, BatchNormalization frozen) or ``"random"`` (the same
     architecture from random weights, every layer and BatchNormalization trained at
     ``head_lr``).
+
+    ``"frozen"`` and ``"top"`` train only above a frozen part, so that part runs once
+    per image (:func:`tlwidgets.frozen_cache.bottom_output`, cached on disk) and every
+    draw trains the top on its output. The trade: augmentation cannot reach the raw
+    image in every epoch. ``"frozen"`` keeps ``settings.augmented_copies`` fixed
+    augmented copies of each image (epoch e reads copy e % k); ``"top"`` trains without
+    augmentation.
 
     The model is built and compiled once (graph tracing costs seconds) and reset to
     its starting weights and a fresh optimizer state for every draw, so each draw
@@ -171,18 +178,33 @@ class KerasRegime:
             freezing.unfreeze_top(model, s.top_blocks, train_bn=False)
         lr = s.head_lr if self.regime in ("frozen", "random") else s.base_lr
         compile_classifier(model, keras.optimizers.Adam(lr), run_eagerly=s.run_eagerly)
-        model.optimizer.build(model.trainable_variables)
-        self.model_ = model
+        trained = model
+        if self.regime in CACHED:
+            trained = self._cache_bottom(model)
+            compile_classifier(trained, keras.optimizers.Adam(lr), run_eagerly=s.run_eagerly,
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        trained.optimizer.build(trained.trainable_variables)
+        self.model_, self._trained = model, trained
         self._start = model.get_weights()
-        self._opt_start = [v.numpy() for v in model.optimizer.variables]
+        self._opt_start = [v.numpy() for v in trained.optimizer.variables]
         self._head = model.get_layer("head")
+
+    def _cache_bottom(self, model):
+        """Cut below the trained part; its input for every training and test image, once."""
+        from tlwidgets.frozen_cache import bottom_output, split_frozen
+
+        s = self.settings
+        split = split_frozen(model, s.top_blocks if self.regime == "top" else 0)
+        copies = s.augmented_copies if split.random_layers else 0
+        self._train_out = bottom_output(split, self.x_train, augmented_copies=copies,
+                                        seed=self.seed, batch_size=128).features
+        self._test_out = bottom_output(split, self.x_test, batch_size=128).features[0]
+        return split.top
 
     def _reset(self):
         """The starting weights and a fresh optimizer (step 0, zero moments) for each draw."""
         self.model_.set_weights(self._start)
-        if self.regime == "top":  # fine_tune_top makes its own optimizer
-            return
-        for v, value in zip(self.model_.optimizer.variables, self._opt_start, strict=True):
+        for v, value in zip(self._trained.optimizer.variables, self._opt_start, strict=True):
             v.assign(value)
 
     def _linear_probe(self, idx):
@@ -209,37 +231,46 @@ class KerasRegime:
         y = np.searchsorted(self.classes_, self.y_train[idx]).astype(np.int32)
         s = self.settings
         epochs = s.epochs(len(idx))
-        if self.regime == "top":
-            return self._top_from_cache(idx, y, epochs, draw.seed)
         steps = max(1, math.ceil(epochs * len(idx) / s.batch_size))
+        if self.regime in CACHED:  # the top alone, on the frozen part's output
+            parts = [out[idx] for out in self._train_out]
+        else:
+            parts = [self.x_train[idx]]
         # Full batches from a reshuffled, repeated stream: one graph for every training size.
-        ds = (tf.data.Dataset.from_tensor_slices((self.x_train[idx], y))
-              .shuffle(len(idx), seed=self.seed + draw.seed, reshuffle_each_iteration=True)
-              .repeat().batch(s.batch_size, drop_remainder=True).prefetch(2))
-        self.model_.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+        # With k augmented copies, each epoch's share of the steps reads the next copy.
+        streams = [tf.data.Dataset.from_tensor_slices((x, y))
+                   .shuffle(len(idx), seed=self.seed + draw.seed + c, reshuffle_each_iteration=True)
+                   for c, x in enumerate(parts)]
+        ds = streams[0]
+        for more in streams[1:]:
+            ds = ds.concatenate(more)
+        ds = ds.repeat().batch(s.batch_size, drop_remainder=True).prefetch(2)
+        self._trained.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         self.epochs_.append(epochs)
+        if self.regime in CACHED:
+            return _scores(_softmax(self._logits(self._trained, self._test_out)), self.y_test,
+                           self.classes_)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
-    def _top_from_cache(self, idx, y, epochs: int, seed: int) -> dict[str, float]:
-        """The top blocks trained on the frozen bottom's output, cached on disk
-        (:func:`tlwidgets.frozen_cache.fine_tune_top`); the bottom runs once per image."""
-        from tlwidgets.frozen_cache import fine_tune_top
-
-        s = self.settings
-        fine_tune_top(self.model_, self.x_train[idx], y, top_blocks=s.top_blocks, epochs=epochs,
-                      learning_rate=s.base_lr, batch_size=s.batch_size, seed=self.seed + seed)
-        self.epochs_.append(epochs)
-        return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
+    @staticmethod
+    def _logits(model, x: np.ndarray) -> np.ndarray:
+        """Plain calls in chunks: no prediction graph to trace for a model used briefly."""
+        return np.concatenate([np.asarray(model(x[i:i + 256], training=False))
+                               for i in range(0, len(x), 256)])
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        if self.regime == "top":  # recompiled by every run: plain calls, no graph to rebuild
-            logits = np.concatenate([np.asarray(self.model_(x[i:i + 128], training=False))
-                                     for i in range(0, len(x), 128)])
+        """Class probabilities of the whole classifier on images ``x``."""
+        if self.regime in CACHED:
+            logits = self._logits(self.model_, x)
         else:
             logits = self.model_.predict(x, batch_size=128, verbose=0)
-        z = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return _softmax(logits)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def _scores(proba: np.ndarray, y_test: np.ndarray, classes: np.ndarray) -> dict[str, float]:
@@ -307,14 +338,16 @@ def prepare_domain(name: str, train, test, *, featuriser, small_size: int = 64,
 def domain_curves(domain: DomainData, methods: Sequence[str], sizes: Sequence[int | None], *,
                   backbone=None, random_backbone=None, repeats: int = 3,
                   settings: RegimeSettings = RegimeSettings(), cnn_image_passes: int = 3000,
-                  seed: int = 0, regimes: Mapping[str, KerasRegime] | None = None) -> list[dict]:
+                  cnn_options: Mapping | None = None, seed: int = 0,
+                  regimes: Mapping[str, KerasRegime] | None = None) -> list[dict]:
     """Learning-curve records of ``methods`` (names in :data:`METHODS`) on one domain.
 
     Runs :func:`tlwidgets.curves.compare_learning_curves` with the hand-made and
     featuriser methods and the Keras regimes (``backbone``: the pretrained
     :class:`~tlwidgets.backbones.Backbone`; ``random_backbone``: the same network with
     random weights, for "same network, random init"). Pass the same ``regimes`` dict to
-    several calls to reuse their compiled models. Records accuracy and ROC AUC.
+    several calls to reuse their compiled models. ``cnn_options``: more
+    :class:`~tlwidgets.curves.SmallCNN` settings. Records accuracy and ROC AUC.
     """
     from tlwidgets.curves import compare_learning_curves
 
@@ -342,7 +375,8 @@ def domain_curves(domain: DomainData, methods: Sequence[str], sizes: Sequence[in
         images=(domain.small_train, domain.small_test),
         hog=(domain.hog_train, domain.hog_test),
         y_train=domain.y_train, y_test=domain.y_test, sizes=sizes, repeats=repeats,
-        cnn_image_passes=cnn_image_passes, seed=seed, methods=list(methods), extra=extra,
+        cnn_image_passes=cnn_image_passes, cnn_options=cnn_options, seed=seed,
+        methods=list(methods), extra=extra,
         scoring=("accuracy", "roc_auc"), domain=domain.name)
 
 

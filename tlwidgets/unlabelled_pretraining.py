@@ -80,11 +80,11 @@ SETTINGS: dict[str, dict] = {
               "sources": SOURCES[:3]},  # no MobileNet: tracing it alone takes many seconds
     "quick": {"filters": (16, 32, 64), "epochs_per_layer": 2, "epochs": 4,
               "reconstruct_epochs": 1, "image_size": 48, "batch_size": 64,
-              "pretrain_images": 1200, "sizes": (10, 100), "repeats": 2,
+              "pretrain_images": 1200, "sizes": (20, 1000), "repeats": 1,
               "finetune_steps": 20, "finetune_lr": 1e-3, "sources": SOURCES},
-    "workshop": {"filters": (16, 32, 64), "epochs_per_layer": 3, "epochs": 6,
-                 "reconstruct_epochs": 2, "image_size": 48, "batch_size": 64,
-                 "pretrain_images": None, "sizes": (10, 50, 200), "repeats": 2,
+    "workshop": {"filters": (16, 32, 64), "epochs_per_layer": 2, "epochs": 4,
+                 "reconstruct_epochs": 1, "image_size": 48, "batch_size": 64,
+                 "pretrain_images": None, "sizes": (20, 1000), "repeats": 2,
                  "finetune_steps": 20, "finetune_lr": 1e-3, "sources": SOURCES},
 }
 
@@ -214,15 +214,21 @@ class _FineTune:
             v.assign(value)
 
     def __call__(self, draw: Draw) -> float:
+        import tensorflow as tf
+
         self.reset()
         keras.utils.set_random_seed(draw.seed)
-        n = draw.n_train
-        batch = min(self.batch_size, n)
-        epochs = max(1, round(self.steps / math.ceil(n / batch)))
-        self.model.fit(self.x_train[draw.index], self.y_train[draw.index], epochs=epochs,
-                       batch_size=batch, shuffle=True, verbose=0)
-        pred = self.model.predict(self.x_test, batch_size=256, verbose=0).argmax(axis=1)
-        return float(np.mean(pred == self.y_test))
+        # About ``steps`` full batches from a reshuffled, repeated stream: one batch shape,
+        # so one training graph for every size; plain calls to score (no predict graph).
+        ds = (tf.data.Dataset.from_tensor_slices((self.x_train[draw.index],
+                                                  self.y_train[draw.index]))
+              .shuffle(draw.n_train, seed=draw.seed, reshuffle_each_iteration=True)
+              .repeat().batch(self.batch_size, drop_remainder=True).prefetch(2))
+        steps = max(self.steps, math.ceil(draw.n_train / self.batch_size))  # >= one epoch
+        self.model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        proba = np.concatenate([np.asarray(self.model(self.x_test[i:i + 256], training=False))
+                                for i in range(0, len(self.x_test), 256)])
+        return float(np.mean(proba.argmax(axis=1) == self.y_test))
 
 
 def compare_pretraining(x_train, y_train, x_test, y_test, *,

@@ -120,10 +120,20 @@ def _active(lab) -> None:
     lab.screenshot(widget, "07-labeller-after-label-for-me")
 
 
+def _regimes(lab) -> None:
+    page = lab.page
+    widget = page.locator(".tlw-curve-explorer").first
+    widget.locator(".tlw-ce-domain select").select_option(label="chest X-rays")
+    page.locator(".tlw-ce-text", has_text="chest X-rays").first.wait_for(timeout=60_000)
+    lab.wait_idle()
+    lab.screenshot(widget, "06-curve-explorer-after-domain")
+
+
 # One interaction (or two) per widget, after Run All; notebooks without widgets have none.
 INTERACTIONS: dict[str, Callable] = {
     "00": _doctor, "01": _featurisers, "02": _fine_tuning, "03": _hierarchical,
-    "04_": _embeddings, "05": _multitask, "07": _active,
+    "04_": _embeddings, "05": _multitask, "06": _regimes,
+    "07": _active,
 }
 
 

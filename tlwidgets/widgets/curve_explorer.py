@@ -63,6 +63,9 @@ class CurveExplorer(widgets.VBox):
         super().__init__([widgets.HBox([self._domain_w, self._run_w]), self._methods_w,
                           widgets.HBox([self._folder_w, self._add_w]), self._text_w,
                           self._chart_w])
+        self.add_class("tlw-curve-explorer")
+        self._domain_w.add_class("tlw-ce-domain")
+        self._text_w.add_class("tlw-ce-text")
         for w, trait in ((self._domain_w, "domain"), (self._folder_w, "folder")):
             widgets.link((w, "value"), (self, trait))
         self.methods = list(methods)

@@ -9,52 +9,6 @@ function el(tag, cls, text) {
   return node;
 }
 
-function chart(history) {
-  const W = 230, H = 90, P = 30;
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("class", "tlw-lb-chart");
-  svg.setAttribute("width", W);
-  svg.setAttribute("height", H);
-  const maxX = Math.max(...history.map((h) => h.labels), 1);
-  const accs = history.map((h) => h.accuracy);
-  const lo = Math.min(...accs, 0.5), hi = 1.0;
-  const x = (v) => P + (W - P - 6) * (v / maxX);
-  const y = (v) => H - P + (P - H + 6) * ((v - lo) / Math.max(hi - lo, 1e-6));
-  const line = (x1, y1, x2, y2, cls) => {
-    const l = document.createElementNS(ns, "line");
-    Object.entries({ x1, y1, x2, y2 }).forEach(([k, v]) => l.setAttribute(k, v));
-    l.setAttribute("class", cls);
-    svg.append(l);
-  };
-  const text = (tx, ty, s, anchor) => {
-    const t = document.createElementNS(ns, "text");
-    t.setAttribute("x", tx);
-    t.setAttribute("y", ty);
-    t.setAttribute("text-anchor", anchor || "start");
-    t.textContent = s;
-    svg.append(t);
-  };
-  line(P, H - P, W - 6, H - P, "tlw-lb-axis");
-  line(P, 6, P, H - P, "tlw-lb-axis");
-  text(P - 2, y(hi) + 4, `${Math.round(100 * hi)}%`, "end");
-  text(P - 2, y(lo) + 4, `${Math.round(100 * lo)}%`, "end");
-  text(W - 6, H - 6, `${maxX} labels`, "end");
-  const path = document.createElementNS(ns, "polyline");
-  path.setAttribute("points", history.map((h) => `${x(h.labels)},${y(h.accuracy)}`).join(" "));
-  path.setAttribute("class", "tlw-lb-curve");
-  svg.append(path);
-  history.forEach((h) => {
-    const c = document.createElementNS(ns, "circle");
-    c.setAttribute("cx", x(h.labels));
-    c.setAttribute("cy", y(h.accuracy));
-    c.setAttribute("r", 2.5);
-    c.setAttribute("class", "tlw-lb-point");
-    svg.append(c);
-  });
-  return svg;
-}
-
 function render({ model, el: root }) {
   root.classList.add("tlw-labeller");
   root.tabIndex = 0;
@@ -161,7 +115,9 @@ function render({ model, el: root }) {
       const side = el("div", "tlw-lb-side");
       const acc = model.get("accuracy");
       side.append(el("div", "tlw-lb-acc", acc === null ? "" : `held-out accuracy ${(100 * acc).toFixed(1)}%`));
-      side.append(chart(hist));
+      const chart = el("div", "tlw-lb-chart");
+      chart.innerHTML = model.get("chart_html");  // the course's one chart, drawn in the kernel
+      side.append(chart);
       main.append(side);
     }
     root.append(main);
@@ -192,7 +148,7 @@ function render({ model, el: root }) {
   });
 
   const names = ["classes", "strategies", "strategy", "batch_size", "batch", "choices", "cursor",
-    "n_labelled", "n_pool", "history", "accuracy", "status", "error", "busy", "can_demo",
+    "n_labelled", "n_pool", "history", "chart_html", "accuracy", "status", "error", "busy", "can_demo",
     "accepts_uploads"];
   names.forEach((n) => model.on(`change:${n}`, draw));
   draw();

@@ -44,6 +44,7 @@ import traitlets
 
 from tlwidgets import active
 from tlwidgets.active import ActiveLearner, ActiveLearningError
+from tlwidgets.widgets.charts import Chart, Line, Panel
 
 _HERE = Path(__file__).parent
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -96,6 +97,14 @@ def _decodes(path: Path) -> bool:
         return False
 
 
+def accuracy_chart(history: Sequence[dict]) -> Chart:
+    """Held-out accuracy after each refit against the number of labels so far."""
+    xs, ys = [h["labels"] for h in history], [h["accuracy"] for h in history]
+    return Chart([Panel(lines=[Line(xs, ys, label="held-out accuracy", marker="o")],
+                        xlabel="labels", ylabel="held-out accuracy", percent=True, ylog=False,
+                        clip=False)], width=300, panel_height=190, dpi=100)
+
+
 class Labeller(anywidget.AnyWidget):
     """Thumbnails of the batch to label, per-class buttons, refit, accuracy chart."""
 
@@ -115,6 +124,8 @@ class Labeller(anywidget.AnyWidget):
     n_pool = traitlets.Int(0).tag(sync=True)
     #: ``{"labels": n, "accuracy": a}`` after each refit with held-out data
     history = traitlets.List(traitlets.Dict()).tag(sync=True)
+    #: the accuracy-vs-labels chart (:class:`tlwidgets.widgets.charts.Chart`), as HTML
+    chart_html = traitlets.Unicode("").tag(sync=True)
     accuracy = traitlets.Float(None, allow_none=True).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -289,6 +300,11 @@ class Labeller(anywidget.AnyWidget):
             self._commit(choices)
         else:
             self._say(self._progress_text(choices))
+
+    @traitlets.observe("history")
+    def _on_history(self, change) -> None:
+        self.chart_html = (accuracy_chart(change["new"]).html(
+            alt="held-out accuracy against the number of labels") if change["new"] else "")
 
     @traitlets.observe("demo_clicks")
     def _on_demo(self, change) -> None:
