@@ -37,3 +37,6 @@ def test_featurise_or_fine_tune_notebook(run_notebook, shared_assets):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert "quoted" not in text  # quoted numbers live in the reference table only
+    stderr = [o.get("text", "") for c in nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not [t for t in stderr if "Warning" in t], stderr  # a learner sees no warnings

@@ -96,7 +96,9 @@ class RegimeSettings:
 
     Epochs follow the training set's size: about ``image_passes`` images in total,
     between ``min_epochs`` and ``max_epochs`` epochs (tiny sets get many epochs,
-    large ones few). ``run_eagerly`` skips building the training graph (seconds of
+    large ones few). The regimes trained on the frozen part's cached output (a step
+    costs a small fraction of a full one) get ``cached_passes`` and ``cached_max_epochs``.
+    ``run_eagerly`` skips building the training graph (seconds of
     tracing per model), which pays only for a handful of steps. Learning rates: ``head_lr`` for a new head on a frozen base and
     for random initialisation, ``base_lr`` for fine-tuning pretrained layers (Adam).
     """
@@ -111,9 +113,13 @@ class RegimeSettings:
     augment: bool = True
     augmented_copies: int = 2  # fixed augmented copies per image for the frozen base's cache
     run_eagerly: bool = False  # no graph to build: cheaper for a handful of steps (smoke)
+    cached_passes: int = 4000
+    cached_max_epochs: int = 200
 
-    def epochs(self, n: int) -> int:
-        return int(np.clip(round(self.image_passes / max(n, 1)), self.min_epochs, self.max_epochs))
+    def epochs(self, n: int, *, cached: bool = False) -> int:
+        passes, most = ((self.cached_passes, self.cached_max_epochs) if cached
+                        else (self.image_passes, self.max_epochs))
+        return int(np.clip(round(passes / max(n, 1)), self.min_epochs, most))
 
 
 class KerasRegime:
@@ -220,8 +226,6 @@ class KerasRegime:
         self._head.set_weights([coef.T.astype(kernel.dtype), bias.astype(b.dtype)])
 
     def __call__(self, draw: Draw) -> dict[str, float]:
-        import tensorflow as tf
-
         if self.model_ is None:
             self._build()
         self._reset()
@@ -230,21 +234,11 @@ class KerasRegime:
             self._linear_probe(idx)
         y = np.searchsorted(self.classes_, self.y_train[idx]).astype(np.int32)
         s = self.settings
-        epochs = s.epochs(len(idx))
+        epochs = s.epochs(len(idx), cached=self.regime in CACHED)
         steps = max(1, math.ceil(epochs * len(idx) / s.batch_size))
-        if self.regime in CACHED:  # the top alone, on the frozen part's output
-            parts = [out[idx] for out in self._train_out]
-        else:
-            parts = [self.x_train[idx]]
-        # Full batches from a reshuffled, repeated stream: one graph for every training size.
-        # With k augmented copies, each epoch's share of the steps reads the next copy.
-        streams = [tf.data.Dataset.from_tensor_slices((x, y))
-                   .shuffle(len(idx), seed=self.seed + draw.seed + c, reshuffle_each_iteration=True)
-                   for c, x in enumerate(parts)]
-        ds = streams[0]
-        for more in streams[1:]:
-            ds = ds.concatenate(more)
-        ds = ds.repeat().batch(s.batch_size, drop_remainder=True).prefetch(2)
+        # the top alone on the frozen part's output, or the whole network on the images
+        parts = self._train_out if self.regime in CACHED else [self.x_train]
+        ds = _batches(parts, idx, y, s.batch_size, seed=self.seed + draw.seed)
         self._trained.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         self.epochs_.append(epochs)
         if self.regime in CACHED:
@@ -265,6 +259,23 @@ class KerasRegime:
         else:
             logits = self.model_.predict(x, batch_size=128, verbose=0)
         return _softmax(logits)
+
+
+def _batches(parts: Sequence[np.ndarray], index: np.ndarray, y: np.ndarray, batch_size: int,
+             *, seed: int):
+    """Full batches of rows ``index`` (labels ``y``) for ever, reshuffled each epoch; epoch
+    e reads ``parts[e % k]`` (k augmented copies, or the images). One batch shape: one
+    training graph for every size. Memory: a batch at a time, never a copy of the subset."""
+    rng = np.random.default_rng(seed)
+    order, epoch, n = np.empty(0, dtype=np.int64), 0, len(index)
+    while True:
+        while len(order) < batch_size:  # tiny sets: several epochs make up one batch
+            order = np.concatenate([order, rng.permutation(n) + epoch * n])
+            epoch += 1
+        take, order = order[:batch_size], order[batch_size:]
+        at, copy = take % n, (take // n) % len(parts)
+        x = np.stack([parts[c][index[i]] for c, i in zip(copy, at, strict=True)])
+        yield x, y[at]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

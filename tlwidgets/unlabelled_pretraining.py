@@ -225,7 +225,7 @@ class _FineTune:
               .shuffle(draw.n_train, seed=draw.seed, reshuffle_each_iteration=True)
               .repeat().batch(self.batch_size, drop_remainder=True).prefetch(2))
         steps = max(self.steps, math.ceil(draw.n_train / self.batch_size))  # >= one epoch
-        self.model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        self.model.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         proba = np.concatenate([np.asarray(self.model(self.x_test[i:i + 256], training=False))
                                 for i in range(0, len(self.x_test), 256)])
         return float(np.mean(proba.argmax(axis=1) == self.y_test))
