@@ -43,9 +43,9 @@ SETTINGS = {
     "smoke": dict(n_train=300, n_test=200, sizes=[40, 120], seeds=[0], steps=10, aux_size=40,
                   n_extra_pos=200, widget=(120, 100, 1)),
     "quick": dict(n_train=2000, n_test=500, sizes=[100, 300, 1000], seeds=[0], steps=200,
-                  aux_size=300, n_extra_pos=1000, widget=(400, 300, 2)),
+                  aux_size=300, n_extra_pos=1000, widget=(400, 300, 8)),
     "workshop": dict(n_train=None, n_test=None, sizes=[100, 300, 1000, None], seeds=[0, 1, 2],
-                     steps=300, aux_size=300, n_extra_pos=3000, widget=(800, 500, 3)),
+                     steps=300, aux_size=300, n_extra_pos=3000, widget=(800, 500, 8)),
 }[profile]
 N_TRAIN, N_TEST, SIZES, SEEDS = (SETTINGS[k] for k in ("n_train", "n_test", "sizes", "seeds"))
 STEPS, AUX_SIZE, N_EXTRA_POS = SETTINGS["steps"], SETTINGS["aux_size"], SETTINGS["n_extra_pos"]

@@ -76,3 +76,13 @@ def test_loss_chart_draws_one_line_per_task():
     assert [i.lines for i in chart.info] == [2, 1]
     assert {ln.label for ln in chart.panels[0].lines} == {"Named entities (end task)",
                                                           "Part of speech"}
+
+
+def test_fixed_weights_are_said_in_words_on_an_axis_from_zero():
+    history = {"ner": [3.0, 2.0], "pos": [2.0, 1.0], "weight:ner": [1.0, 1.0],
+               "weight:pos": [1.0, 1.0]}
+    chart = loss_chart(history, ["ner", "pos"])
+    weights = chart.panels[1]
+    assert weights.ylim == (0.0, 1.2) and weights.note.startswith("fixed weights:")
+    learned = loss_chart({**history, "weight:pos": [1.0, 0.5]}, ["ner", "pos"]).panels[1]
+    assert learned.note == ""  # weights that move need no words

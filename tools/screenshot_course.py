@@ -54,7 +54,8 @@ def _featurisers(lab) -> None:
 def _fine_tuning(lab) -> None:
     page = lab.page
     freezer = page.locator(".tlw-layer-freezer").first
-    freezer.locator(".tlw-lf-block .tlw-lf-toggle").last.click()
+    toggles = freezer.locator(".tlw-lf-block .tlw-lf-toggle")
+    toggles.nth(toggles.count() - 2).click()  # unfreeze the base's top block
     lab.wait_idle()
     page.wait_for_timeout(500)
     lab.screenshot(freezer, "02-layer-freezer-after-toggle")

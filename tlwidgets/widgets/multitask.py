@@ -27,10 +27,16 @@ def loss_chart(history: dict[str, list[float]], tasks: Sequence[str], *, every: 
                      history[prefix + t], label=TASK_TITLES.get(t, t), colour=COLOURS.get(t))
                 for t in tasks if history.get(prefix + t)]
 
+    weights = lines("weight:")
+    values = [v for line in weights for v in line.y]
+    fixed = bool(values) and all(min(line.y) == max(line.y) for line in weights)
+    note = ("fixed weights: " + ", ".join(f"{line.label} {line.y[0]:g}" for line in weights)
+            if fixed else "")
     return Chart([Panel("loss of each task (training batches)", lines=lines(""),
                         xlabel="batches seen", ylabel="loss", empty="press Train"),
-                  Panel("weight each task's loss gets", lines=lines("weight:"),
+                  Panel("weight each task's loss gets", lines=weights,
                         xlabel="batches seen", ylabel="weight", ylog=False, clip=False,
+                        ylim=(0.0, 1.2 * max(values)) if values else None, note=note,
                         empty="press Train")],
                  width=width, panel_height=260, css_class="tlw-mt-chart")
 
