@@ -206,7 +206,8 @@ def trained_curves(domain, methods, sizes, repeats):
 
 t = time.perf_counter()
 for name, domain in domains.items():
-    sizes = [s for s in CFG["sizes"] if s is None or s < domain.smallest_class] + [None]
+    # sizes beyond the smallest class become "all" (cats: 1,000 is all; X-rays stop at 1,000)
+    sizes = [s if s is None or s < domain.smallest_class else None for s in CFG["sizes"]]
     cheap = tr.domain_curves(domain, CHEAP, list(dict.fromkeys(sizes)), repeats=CFG["repeats"])
     costly = []  # repeats below 200 per class, one run at 200 and above (the same draws)
     for few, repeats in ((True, CFG["keras_repeats"]), (False, 1)):

@@ -100,3 +100,17 @@ def test_sizes_none_is_all_and_zero_is_an_error():
         PerClass(np.zeros(4))
     with pytest.raises(ValueError, match="several domains"):
         summarise_curves([{"domain": "a", "metric": "m"}, {"domain": "b", "metric": "m"}])
+
+
+def test_methods_beyond_the_named_four_get_colours_of_their_own():
+    from matplotlib.figure import Figure
+
+    rows = [{"method": f"method {k}", "size": s, "repeat": 0, "score": 0.5 + 0.01 * k,
+             "metric": "accuracy", "n_train": 2 * s, "n_classes": 2, "domain": "",
+             "size_unit": "images per class", "seconds": 0.0}
+            for k in range(6) for s in (5, 50)]
+    rows += [{**r, "method": "featuriser + logistic regression"} for r in rows[:2]]
+    ax = Figure().subplots()
+    plot_learning_curves(rows, ax)
+    colours = [c.lines[0].get_color() for c in ax.containers]  # one errorbar per method
+    assert len(colours) == 7 and len(set(colours)) == 7  # no two methods share a colour

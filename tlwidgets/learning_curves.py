@@ -275,6 +275,19 @@ _STYLES = {
 }
 
 
+def _other_styles() -> list[tuple[str, str, str]]:
+    """Styles for the other methods, in order: colours the named ones do not use."""
+    from tlwidgets.widgets.charts import PALETTE
+
+    taken = {c for c, _, _ in _STYLES.values()}
+    markers = "vP*Xph<>"
+    return [(c, markers[i % len(markers)], "-")
+            for i, c in enumerate(c for c in PALETTE if c not in taken)]
+
+
+_OTHER_STYLES = _other_styles()
+
+
 def plot_learning_curves(rows: Sequence[Mapping], ax=None, *, title: str = "",
                          chance: float | None = None, metric: str | None = None):
     """Mean score vs training size (log axis), one line per method, the spread as error bars.
@@ -289,12 +302,13 @@ def plot_learning_curves(rows: Sequence[Mapping], ax=None, *, title: str = "",
     unit = rows[0]["size_unit"] if rows else ""
     per_class = unit.endswith("per class")
     sizes: list[float] = []
+    others = iter(_OTHER_STYLES)
     for m, by_size in summary.items():
         n_classes = next(r["n_classes"] for r in rows if r["method"] == m)
         x = [s if s is not None else p["n_train"] / (n_classes if per_class else 1)
              for s, p in by_size.items()]
         sizes += x
-        colour, marker, ls = _STYLES.get(m, (None, "o", "-"))
+        colour, marker, ls = _STYLES[m] if m in _STYLES else next(others, (None, "o", "-"))
         ax.errorbar(x, [p["mean"] for p in by_size.values()],
                     yerr=[p["std"] for p in by_size.values()], label=m, color=colour,
                     marker=marker, linestyle=ls, capsize=3)
