@@ -318,8 +318,10 @@ pre_rows = up.compare_pretraining(xray_native.images, xray_native.labels,
                                   xray_native_test.images, xray_native_test.labels,
                                   profile=profile, sources=encoders)
 print(f"unlabelled pretraining and its curves: {time.perf_counter() - t:.0f} s")
-fig, ax = plt.subplots(figsize=(8, 4.5))
+fig, ax = plt.subplots(figsize=(11, 4.8))
 plot_learning_curves(pre_rows, ax, title="chest X-rays: where the start comes from", chance=0.5)
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)  # 13 lines: beside
+fig.tight_layout()
 plt.show()
 for r in up.negative_transfer(pre_rows):
     print(f"{r['method']} at {size_label(r['size'])}/class: {r['mean']:.3f} vs its random "
