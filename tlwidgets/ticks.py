@@ -10,7 +10,12 @@ import math
 
 import numpy as np
 
-__all__ = ["count_ticks", "readable_log_ticks"]
+__all__ = ["count_ticks", "plain_number", "readable_log_ticks"]
+
+
+def plain_number(v: float) -> str:
+    """0.2, 5, 1,000, 100,000: whole numbers from 1,000 with thousands separators."""
+    return f"{v:,.0f}" if abs(v) >= 1000 and v == round(v) else f"{v:g}"
 
 
 def readable_log_ticks(axis) -> None:
@@ -20,7 +25,7 @@ def readable_log_ticks(axis) -> None:
     lo, hi = sorted(axis.get_view_interval())
     decades = math.log10(hi / lo) if lo > 0 and hi > 0 else 99
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: plain_number(v)))
     axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0))
     axis.set_minor_formatter(NullFormatter())
 
