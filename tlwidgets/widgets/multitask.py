@@ -30,8 +30,10 @@ def loss_chart(history: dict[str, list[float]], tasks: Sequence[str], *, every: 
     weights = lines("weight:")
     values = [v for line in weights for v in line.y]
     fixed = bool(values) and all(min(line.y) == max(line.y) for line in weights)
-    note = ("fixed weights: " + ", ".join(f"{line.label} {line.y[0]:g}" for line in weights)
-            if fixed else "")
+    firsts = {line.y[0] for line in weights}
+    note = ("" if not fixed else f"fixed weights: every task {firsts.pop():g}" if len(firsts) == 1
+            else "fixed weights: " + ", ".join(f"{t} {history['weight:' + t][0]:g}"
+                                             for t in tasks if history.get("weight:" + t)))
     return Chart([Panel("loss of each task (training batches)", lines=lines(""),
                         xlabel="batches seen", ylabel="loss", empty="press Train"),
                   Panel("weight each task's loss gets", lines=weights,
