@@ -102,7 +102,9 @@ def accuracy_chart(history: Sequence[dict]) -> Chart:
     xs, ys = [h["labels"] for h in history], [h["accuracy"] for h in history]
     return Chart([Panel(lines=[Line(xs, ys, label="held-out accuracy", marker="o")],
                         xlabel="labels", ylabel="held-out accuracy", percent=True, ylog=False,
-                        clip=False)], width=300, panel_height=190, dpi=100)
+                        clip=False,  # at least 10 points of axis: distinct % ticks
+                        ylim=(max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.05)))],
+                 width=300, panel_height=190, dpi=100)
 
 
 class Labeller(anywidget.AnyWidget):
