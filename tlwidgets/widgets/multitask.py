@@ -30,10 +30,13 @@ def loss_chart(history: dict[str, list[float]], tasks: Sequence[str], *, every: 
     weights = lines("weight:")
     values = [v for line in weights for v in line.y]
     fixed = bool(values) and all(min(line.y) == max(line.y) for line in weights)
-    firsts = {line.y[0] for line in weights}
-    note = ("" if not fixed else f"fixed weights: every task {firsts.pop():g}" if len(firsts) == 1
-            else "fixed weights: " + ", ".join(f"{t} {history['weight:' + t][0]:g}"
-                                             for t in tasks if history.get("weight:" + t)))
+    start = {t: history["weight:" + t][0] for t in tasks if history.get("weight:" + t)}
+    if not fixed:
+        note = ""
+    elif len(set(start.values())) == 1:
+        note = f"fixed weights: every task {next(iter(start.values())):g}"
+    else:
+        note = "fixed weights: " + ", ".join(f"{t} {w:g}" for t, w in start.items())
     return Chart([Panel("loss of each task (training batches)", lines=lines(""),
                         xlabel="batches seen", ylabel="loss", empty="press Train"),
                   Panel("weight each task's loss gets", lines=weights,
