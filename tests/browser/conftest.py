@@ -222,7 +222,42 @@ class Lab:
         self.wait_idle(timeout=timeout)
         errors = self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+        tracebacks += self.page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
         assert not tracebacks, f"A cell failed in the browser:\n{tracebacks[0][:2000]}"
+
+    def diagnose(self, name: str) -> str:
+        """What the page shows, for a failed test's report: the kernel's status, each
+        cell's prompt and the start of its outputs; a full-page screenshot beside them."""
+        page = self.page
+        lines = []
+        try:
+            self.shots.mkdir(parents=True, exist_ok=True)
+            path = self.shots / f"FAILED-{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            lines.append(f"screenshot: {path}")
+            status = page.evaluate("""() => {
+                const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+                return ind ? ind.getAttribute('data-status') : 'no execution indicator';
+            }""")
+            lines.append(f"kernel: {status}")
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            for i in range(cells.count()):
+                cell = cells.nth(i)
+                prompt = cell.locator(".jp-InputPrompt").first.inner_text(timeout=2_000).strip()
+                outputs = cell.locator(".jp-OutputArea-output")
+                shown = []
+                for j in range(outputs.count()):
+                    out = outputs.nth(j)
+                    kind = out.get_attribute("data-mime-type", timeout=2_000) or "widget"
+                    text = " ".join(out.inner_text(timeout=2_000).split())[:300]
+                    shown.append(f"    [{kind}] {text}")
+                if prompt or shown:
+                    lines.append(f"cell {i} {prompt}")
+                    lines.extend(shown)
+        except Exception as exc:  # the report must never hide the test's own failure
+            lines.append(f"(diagnosis stopped: {exc!r})")
+        return "\n".join(lines)
 
     def assert_clean(self) -> None:
         """No stderr output (log lines, warnings), no error output, no widget error shown."""
@@ -279,6 +314,16 @@ class Lab:
         out.wait_for(timeout=timeout * 1000)
         self.wait_idle(timeout=timeout)
         return out.inner_text().strip()[len(marker):]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test's report says what the page showed (``Lab.diagnose``)."""
+    report = yield
+    lab = getattr(item, "funcargs", {}).get("lab")
+    if report.when == "call" and report.failed and isinstance(lab, Lab):
+        report.sections.append(("what the page showed", lab.diagnose(item.name)))
+    return report
 
 
 @pytest.fixture

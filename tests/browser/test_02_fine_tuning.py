@@ -29,7 +29,7 @@ def test_layer_freezer_toggle_reaches_the_model(lab, lab_server):
     page = lab.page
     block = page.locator(".tlw-layer-freezer .tlw-lf-block[data-key$='/block_13']")
     # JupyterLab 4 skips painting cells outside the viewport: wait for the node, then scroll.
-    block.wait_for(state="attached", timeout=60_000)
+    block.wait_for(state="attached", timeout=120_000)
     block.scroll_into_view_if_needed()
     assert block.get_attribute("data-state") == "frozen"
     assert lab.screenshot_outputs("02-freezer-run-all")
