@@ -119,7 +119,11 @@ record("trainable_counts", {"frozen": frozen_trainable, "top": top_trainable,
 # (`tlwidgets.frozen_cache.bottom_output`, cached on disk) and every subset trains the
 # top on its output: many times faster. The trade: augmentation cannot reach the raw image
 # in every epoch. The frozen base keeps two fixed augmented copies of each image; the top
-# blocks train without augmentation.
+# blocks train without augmentation. LP-FT and "all layers" train the same layers at the
+# same rate, so they share one compiled model (their heads start differently). "Same
+# network, random init" trains BatchNormalization from scratch in a few dozen steps, too few
+# for its moving statistics to follow: they are re-estimated on a batch of training images
+# after training.
 
 # %% [markdown]
 # ## 2. Two domains, one test set each
@@ -305,7 +309,9 @@ for name, rows in curves.items():
 # (ImageNet weights further trained to reconstruct X-rays). `unlabelled_pretraining`
 # builds each source from all training X-rays at their native 28 px, without a label, then
 # uses each as a featuriser and as the start of fine-tuning at the same labelled sizes,
-# next to the random start of the same architecture.
+# next to the random start of the same architecture. Fine-tuning is LP-FT again: the head
+# starts as a logistic regression on the start's features, then every layer trains at a
+# low rate (a random head at that rate barely moves; at a high rate it wrecks MobileNet).
 
 # %%
 from tlwidgets import unlabelled_pretraining as up

@@ -196,3 +196,22 @@ def test_release_drops_compiled_functions_and_training_still_works():
     np.testing.assert_array_equal(model.get_weights()[0], before[0])  # weights kept
     model.fit(x, y, epochs=1, verbose=0)  # compiles again
     assert model.train_function is not None
+
+
+def test_index_batches_cover_each_row_once_per_epoch_and_cycle_the_copies():
+    from tlwidgets.training import index_batches
+
+    parts = [np.arange(10)[:, None] * 1.0, np.arange(10)[:, None] + 100.0]  # copy 0, copy 1
+    index = np.array([1, 3, 4, 8, 9])
+    y = np.array([0, 1, 0, 1, 1])
+    stream = index_batches(parts, index, y, 2, seed=0)
+    rows = [next(stream) for _ in range(5)]  # 10 rows: two epochs of five
+    assert all(x.shape == (2, 1) and yy.shape == (2,) for x, yy in rows)
+    x = np.concatenate([r[0][:, 0] for r in rows])
+    labels = np.concatenate([r[1] for r in rows])
+    assert sorted(x[:5]) == [1, 3, 4, 8, 9]  # epoch 0 reads copy 0, every row once
+    assert sorted(x[5:]) == [101, 103, 104, 108, 109]  # epoch 1 reads copy 1
+    lookup = dict(zip(index, y, strict=True))
+    assert [lookup[int(v) % 100] for v in x] == list(labels)  # each row keeps its label
+    tiny = next(index_batches([parts[0]], np.array([2]), np.array([1]), 3, seed=0))
+    assert list(tiny[0][:, 0]) == [2, 2, 2]  # a one-row set fills a batch from three epochs

@@ -132,6 +132,38 @@ def test_lp_ft_starts_from_the_linear_probe(tiny):
         tr.KerasRegime("sideways", base, x, y, x, y)
 
 
+def test_lp_ft_and_all_layers_share_one_compiled_model_with_their_own_heads(tiny):
+    base, x, y, feats = tiny
+    regimes = {}
+    domain = tr.DomainData("d", ["a", "b"], y, y, x, x, feats, feats, feats, feats, feats,
+                           feats, x, x)
+    tr.domain_curves(domain, ["fine-tune all layers", "LP-FT"], [4], backbone=base, repeats=1,
+                     settings=SETTINGS, regimes=regimes)
+    lp_ft, all_layers = regimes["LP-FT"], regimes["fine-tune all layers"]
+    assert lp_ft.model_ is all_layers.model_ and lp_ft._start is all_layers._start
+    all_layers._reset()  # the shared start is the random head, not LP-FT's probe
+    np.testing.assert_array_equal(all_layers._head.get_weights()[0], all_layers._start[-2])
+    with pytest.raises(ValueError, match="share a model"):
+        tr.KerasRegime("top", base, x, y, x, y, settings=SETTINGS, like=all_layers)
+
+
+def test_random_init_reestimates_batchnorm_statistics_after_training(tiny):
+    import keras
+
+    base, x, y, _ = tiny
+    random_base = keras.models.clone_model(base)  # fresh weights: moving mean 0, variance 1
+    method = tr.KerasRegime("random", random_base, x, y, x, y, settings=SETTINGS)
+    draw = _draw(y)
+    method(draw)
+    bn = method.model_.get_layer(base.name).get_layer("conv0_bn")
+    assert bn.momentum == pytest.approx(0.99)  # restored after the pass
+    conv = keras.Model(method.model_.get_layer(base.name).inputs,
+                       method.model_.get_layer(base.name).get_layer("conv0").output)
+    pre = conv(x[np.sort(draw.index)].astype("float32")).numpy()  # (the base's input: raw)
+    mean = pre.reshape(-1, pre.shape[-1]).mean(axis=0)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), mean, rtol=1e-3, atol=1e-3)
+
+
 # --------------------------------------------------------------------------- crossover
 
 def rows_for(curves, domain="d", repeats=2):

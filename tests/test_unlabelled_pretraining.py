@@ -104,6 +104,27 @@ def test_fine_tuning_leaves_the_given_encoders_as_they_came(xrays):
         np.testing.assert_array_equal(a, b)
 
 
+def test_fine_tuning_starts_from_a_linear_probe_on_the_encoders_features(xrays):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tlwidgets.training import call_in_chunks
+
+    xtr, ytr, xte, yte = xrays
+    x, y = ae.grey01(xtr), np.asarray(ytr).ravel()
+    enc = ae.random_encoder((28, 28, 1), filters=(4,), seed=3)
+    feats = ae.encoder_features(enc, x)
+    tuner = up._FineTune(enc, x, y, ae.grey01(xte), np.asarray(yte).ravel(), n_classes=2,
+                         steps=3, lr=1e-4, features_train=feats)
+    index = np.arange(0, len(y), 2)
+    tuner._linear_probe(index)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    probe.fit(feats[index], y[index])
+    np.testing.assert_allclose(call_in_chunks(tuner.model, x), probe.predict_proba(feats),
+                               atol=2e-3)
+
+
 def _rec(method, size, repeat, score, baseline=None):
     return {"domain": "", "method": method, "size": size, "size_unit": "per class",
             "n_train": 2 * (size or 50), "n_classes": 2, "repeat": repeat, "seed": repeat,

@@ -138,6 +138,8 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         import tensorflow as tf
 
+        from tlwidgets.training import index_batches
+
         X = np.asarray(X)
         self.classes_, yi = np.unique(np.asarray(y), return_inverse=True)
         if self.reuse_graph:
@@ -151,19 +153,22 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
         steps = max(1, int(np.ceil(epochs * len(X) / batch)))
         # One long "epoch" over a repeated, reshuffled stream: Keras's per-epoch
         # overhead would dominate on tiny training sets otherwise.
-        ds = (tf.data.Dataset.from_tensor_slices((X, yi.astype(np.int32)))
-              .shuffle(len(X), seed=self.seed, reshuffle_each_iteration=True)
-              .repeat().batch(batch, drop_remainder=self.reuse_graph).prefetch(2))
+        if self.reuse_graph:  # batches by index: no new tf.data pipeline per fit
+            ds = index_batches([X], np.arange(len(X)), yi.astype(np.int32), batch,
+                               seed=self.seed)
+        else:
+            ds = (tf.data.Dataset.from_tensor_slices((X, yi.astype(np.int32)))
+                  .shuffle(len(X), seed=self.seed, reshuffle_each_iteration=True)
+                  .repeat().batch(batch).prefetch(2))
         self.epochs_ = epochs
         self.history_ = self.model_.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False,
                                         verbose=0).history
         return self
 
     def predict_proba(self, X):
-        X = np.asarray(X)
-        # Plain calls in chunks: no new tf.function per model (and no retracing warnings).
-        return np.concatenate([np.asarray(self.model_(X[i:i + 256], training=False))
-                               for i in range(0, len(X), 256)])
+        from tlwidgets.training import call_in_chunks
+
+        return call_in_chunks(self.model_, np.asarray(X))
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -35,14 +35,47 @@ __all__ = [
     "augmentation",
     "block_lr_factors",
     "build_classifier",
+    "call_in_chunks",
     "check_data",
     "compile_classifier",
     "fine_tune",
     "free_memory",
+    "index_batches",
     "layerwise_optimizer",
     "release",
     "train_throughput",
 ]
+
+
+# --- data in and out of a model used briefly --------------------------------------------------
+
+def index_batches(parts: Sequence[np.ndarray], index: np.ndarray, y: np.ndarray,
+                  batch_size: int, *, seed: int):
+    """Full batches of rows ``index`` of ``parts`` (labels ``y``, one per row of ``index``)
+    for ever, reshuffled each epoch, for ``fit(..., steps_per_epoch=)``.
+
+    Epoch e reads ``parts[e % len(parts)]`` (k augmented copies, or just the images).
+    One batch shape, so one training graph for every training-set size (a new
+    ``tf.data`` pipeline per fit costs seconds); a batch at a time in memory, never a
+    copy of the subset. Tiny sets make up a batch from several epochs.
+    """
+    rng = np.random.default_rng(seed)
+    order, epoch, n = np.empty(0, dtype=np.int64), 0, len(index)
+    while True:
+        while len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(n) + epoch * n])
+            epoch += 1
+        take, order = order[:batch_size], order[batch_size:]
+        at, copy = take % n, (take // n) % len(parts)
+        x = np.stack([parts[c][index[i]] for c, i in zip(copy, at, strict=True)])
+        yield x, y[at]
+
+
+def call_in_chunks(model: keras.Model, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """``model(x, training=False)`` in chunks of ``chunk`` rows, as one array: plain calls,
+    so a model used briefly traces no prediction graph (and warns of no retracing)."""
+    return np.concatenate([np.asarray(model(x[i:i + chunk], training=False))
+                           for i in range(0, len(x), chunk)])
 
 
 # --- models -----------------------------------------------------------------------------------

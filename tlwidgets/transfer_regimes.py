@@ -65,6 +65,7 @@ METHODS = (
 FEATURISED = ("featuriser + logistic regression", "featuriser + linear SVM")
 FINE_TUNED = ("LP-FT", "fine-tune top blocks", "fine-tune all layers")
 CACHED = ("frozen", "top")  # regimes trained on the frozen part's output, computed once
+SHARED = ("lp-ft", "all")  # the same layers at the same rate: one compiled model for both
 
 
 # --------------------------------------------------------------------------- hand-made features
@@ -140,20 +141,33 @@ class KerasRegime:
     augmented copies of each image (epoch e reads copy e % k); ``"top"`` trains without
     augmentation.
 
+    ``"random"`` trains BatchNormalization from scratch in a few dozen steps, too few
+    for its moving statistics (momentum 0.99) to leave their start: after training
+    they are re-estimated on a batch of the training images (as SWA's ``bn_update``
+    does), so inference sees the statistics the trained weights produce.
+
     The model is built and compiled once (graph tracing costs seconds) and reset to
     its starting weights and a fresh optimizer state for every draw, so each draw
-    trains from the same start. Returns accuracy and ROC AUC on ``x_test``.
+    trains from the same start. ``"lp-ft"`` and ``"all"`` train the same layers at the
+    same rate and differ only in the head's start: pass the other as ``like`` and they
+    share one compiled model (half the memory; ``predict_proba`` then answers for
+    whichever trained last). Returns accuracy and ROC AUC on ``x_test``.
     """
 
     def __init__(self, regime: str, backbone, x_train: np.ndarray, y_train, x_test: np.ndarray,
                  y_test, *, settings: RegimeSettings = RegimeSettings(),
-                 features_train: np.ndarray | None = None, seed: int = 0):
+                 features_train: np.ndarray | None = None, seed: int = 0,
+                 like: KerasRegime | None = None):
         if regime not in KERAS_REGIMES.values():
             raise ValueError(f"Unknown regime {regime!r}; choose one of "
                              f"{sorted(KERAS_REGIMES.values())}.")
         if regime == "lp-ft" and features_train is None:
             raise ValueError("LP-FT fits its linear probe on the featuriser's features: pass "
                              "features_train (the pooled output of the same base).")
+        if like is not None and {regime, like.regime} != set(SHARED):
+            raise ValueError(f"Only {' and '.join(SHARED)} can share a model (the same layers "
+                             f"trained at the same rate); not {regime!r} and {like.regime!r}.")
+        self.like = like
         self.regime, self.backbone, self.settings, self.seed = regime, backbone, settings, seed
         self.x_train, self.x_test = x_train, x_test
         self.y_train, self.y_test = np.asarray(y_train), np.asarray(y_test)
@@ -164,6 +178,12 @@ class KerasRegime:
 
     # --- the model, built once ------------------------------------------------------------
     def _build(self):
+        if self.like is not None:  # the same compiled model and starting weights
+            if self.like.model_ is None:
+                self.like._build()
+            for name in ("model_", "_trained", "_start", "_opt_start", "_head"):
+                setattr(self, name, getattr(self.like, name))
+            return
         import keras
 
         from tlwidgets import freezing
@@ -226,6 +246,8 @@ class KerasRegime:
         self._head.set_weights([coef.T.astype(kernel.dtype), bias.astype(b.dtype)])
 
     def __call__(self, draw: Draw) -> dict[str, float]:
+        from tlwidgets.training import call_in_chunks, index_batches
+
         if self.model_ is None:
             self._build()
         self._reset()
@@ -238,44 +260,43 @@ class KerasRegime:
         steps = max(1, math.ceil(epochs * len(idx) / s.batch_size))
         # the top alone on the frozen part's output, or the whole network on the images
         parts = self._train_out if self.regime in CACHED else [self.x_train]
-        ds = _batches(parts, idx, y, s.batch_size, seed=self.seed + draw.seed)
+        ds = index_batches(parts, idx, y, s.batch_size, seed=self.seed + draw.seed)
         self._trained.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+        if self.regime == "random":
+            self._reestimate_bn(idx)
         self.epochs_.append(epochs)
         if self.regime in CACHED:
-            return _scores(_softmax(self._logits(self._trained, self._test_out)), self.y_test,
+            return _scores(_softmax(call_in_chunks(self._trained, self._test_out)), self.y_test,
                            self.classes_)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
-    @staticmethod
-    def _logits(model, x: np.ndarray) -> np.ndarray:
-        """Plain calls in chunks: no prediction graph to trace for a model used briefly."""
-        return np.concatenate([np.asarray(model(x[i:i + 256], training=False))
-                               for i in range(0, len(x), 256)])
+    def _reestimate_bn(self, idx: np.ndarray, n: int = 256) -> None:
+        """BatchNormalization's moving statistics from one pass over up to ``n`` training
+        images (momentum 0 for that pass): the statistics of the trained weights."""
+        from tlwidgets.layers import iter_layers
+        from tlwidgets.model_walk import is_batchnorm
+
+        layers = [info.layer for info in iter_layers(self.model_) if is_batchnorm(info.layer)]
+        rng = np.random.default_rng(self.seed)
+        x = self.x_train[np.sort(rng.permutation(idx)[:n])]
+        momenta = [la.momentum for la in layers]
+        try:
+            for la in layers:
+                la.momentum = 0.0
+            self.model_(x, training=True)
+        finally:
+            for la, m in zip(layers, momenta, strict=True):
+                la.momentum = m
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities of the whole classifier on images ``x``."""
+        from tlwidgets.training import call_in_chunks
+
         if self.regime in CACHED:
-            logits = self._logits(self.model_, x)
+            logits = call_in_chunks(self.model_, x)
         else:
             logits = self.model_.predict(x, batch_size=128, verbose=0)
         return _softmax(logits)
-
-
-def _batches(parts: Sequence[np.ndarray], index: np.ndarray, y: np.ndarray, batch_size: int,
-             *, seed: int):
-    """Full batches of rows ``index`` (labels ``y``) for ever, reshuffled each epoch; epoch
-    e reads ``parts[e % k]`` (k augmented copies, or the images). One batch shape: one
-    training graph for every size. Memory: a batch at a time, never a copy of the subset."""
-    rng = np.random.default_rng(seed)
-    order, epoch, n = np.empty(0, dtype=np.int64), 0, len(index)
-    while True:
-        while len(order) < batch_size:  # tiny sets: several epochs make up one batch
-            order = np.concatenate([order, rng.permutation(n) + epoch * n])
-            epoch += 1
-        take, order = order[:batch_size], order[batch_size:]
-        at, copy = take % n, (take // n) % len(parts)
-        x = np.stack([parts[c][index[i]] for c, i in zip(copy, at, strict=True)])
-        yield x, y[at]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -376,9 +397,11 @@ def domain_curves(domain: DomainData, methods: Sequence[str], sizes: Sequence[in
             raise ValueError(f"{m!r} trains a network: pass "
                              f"{'random_backbone' if kind == 'random' else 'backbone'}=.")
         if m not in regimes:
+            like = next((r for r in regimes.values()
+                         if kind in SHARED and r.regime in SHARED and r.regime != kind), None)
             regimes[m] = KerasRegime(kind, bb, domain.images_train, domain.y_train,
                                      domain.images_test, domain.y_test, settings=settings,
-                                     features_train=domain.features_train, seed=seed)
+                                     features_train=domain.features_train, seed=seed, like=like)
         extra[m] = regimes[m]
     return compare_learning_curves(
         features=(domain.features_train, domain.features_test),
