@@ -125,6 +125,33 @@ def test_fine_tuning_starts_from_a_linear_probe_on_the_encoders_features(xrays):
                                atol=2e-3)
 
 
+def test_encoders_of_one_architecture_share_a_fine_tuning_model_and_keep_their_weights(xrays):
+    from tlwidgets.learning_curves import Draw
+
+    xtr, ytr, xte, yte = xrays
+    x, y, xt, yt = ae.grey01(xtr), np.asarray(ytr).ravel(), ae.grey01(xte), np.asarray(yte).ravel()
+    a, b = (ae.random_encoder((28, 28, 1), filters=(4,), seed=s) for s in (1, 2))
+    a0, b0 = a.get_weights(), b.get_weights()
+    kw = dict(n_classes=2, steps=2, lr=1e-4)
+    owner = up._FineTune(a, x, y, xt, yt, features_train=ae.encoder_features(a, x), **kw)
+    other = up._FineTune(b, x, y, xt, yt, features_train=ae.encoder_features(b, x), like=owner,
+                         **kw)
+    assert other.model is owner.model
+    other.reset()  # the shared model now starts from b's weights
+    for w, w0 in zip(owner.model.get_weights(), b0, strict=False):
+        np.testing.assert_array_equal(w, w0)
+    other(Draw(size=4, seed=0, n_train=8, index=np.r_[0:4, 24:28]))
+    owner.reset()
+    for w, w0 in zip(a.get_weights(), a0, strict=True):  # the owner's encoder put back
+        np.testing.assert_array_equal(w, w0)
+    for w, w0 in zip(b.get_weights(), b0, strict=True):  # the borrower's never trained
+        np.testing.assert_array_equal(w, w0)
+    wider = ae.random_encoder((28, 28, 1), filters=(8,), seed=3)
+    with pytest.raises(ValueError, match="differ in architecture"):
+        up._FineTune(wider, x, y, xt, yt, features_train=ae.encoder_features(wider, x),
+                     like=owner, **kw)
+
+
 def _rec(method, size, repeat, score, baseline=None):
     return {"domain": "", "method": method, "size": size, "size_unit": "per class",
             "n_train": 2 * (size or 50), "n_classes": 2, "repeat": repeat, "seed": repeat,

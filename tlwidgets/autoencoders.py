@@ -144,8 +144,10 @@ def train_next_layer(encoder: keras.Model | None, images, filters: int, *, epoch
     Returns the encoder with the new layer on top (every layer trainable again) and the
     stage's reconstruction loss per epoch.
     """
+    from tlwidgets.training import call_in_chunks
+
     x = grey01(images, min_images=MIN_IMAGES)
-    target = x if encoder is None else encoder.predict(x, batch_size=256, verbose=0)
+    target = x if encoder is None else call_in_chunks(encoder, x, 256)
     stage, conv = layerwise_stage(encoder, filters, x.shape[1:])
     k = 1 if encoder is None else len(encoder.layers) + 1
     losses = _fit(stage, x, target, epochs=epochs, batch_size=batch_size, seed=seed + k,
@@ -281,11 +283,15 @@ def reconstruct_pretrain(encoder: keras.Model, images, *, epochs: int = 3,
     return encoder
 
 
-def encoder_features(encoder: keras.Model, images, *, batch_size: int = 256) -> np.ndarray:
+def encoder_features(encoder: keras.Model, images, *, batch_size: int = 64) -> np.ndarray:
     """The encoder's output for ``images``, flattened: one row per image (float64).
 
     Flattened rather than pooled: X-rays are aligned, so where a feature fires matters.
+    Plain calls in batches (:func:`tlwidgets.training.call_in_chunks`): no prediction
+    graph per encoder.
     """
+    from tlwidgets.training import call_in_chunks
+
     x = grey01(images)
-    out = encoder.predict(x, batch_size=batch_size, verbose=0)
+    out = call_in_chunks(encoder, x, batch_size)
     return out.reshape(len(x), -1).astype(np.float64)

@@ -71,9 +71,12 @@ def index_batches(parts: Sequence[np.ndarray], index: np.ndarray, y: np.ndarray,
         yield x, y[at]
 
 
-def call_in_chunks(model: keras.Model, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+def call_in_chunks(model: keras.Model, x: np.ndarray, chunk: int = 32) -> np.ndarray:
     """``model(x, training=False)`` in chunks of ``chunk`` rows, as one array: plain calls,
-    so a model used briefly traces no prediction graph (and warns of no retracing)."""
+    so a model used briefly traces no prediction graph (TensorFlow never frees a traced
+    graph, keras-team/keras#17458: tens of MB per model). A plain call keeps every
+    layer's output until it returns, so the chunks are small (MobileNet at 128 px holds
+    about 4 MB per image)."""
     return np.concatenate([np.asarray(model(x[i:i + chunk], training=False))
                            for i in range(0, len(x), chunk)])
 

@@ -270,9 +270,11 @@ class KerasRegime:
                            self.classes_)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
-    def _reestimate_bn(self, idx: np.ndarray, n: int = 256) -> None:
-        """BatchNormalization's moving statistics from one pass over up to ``n`` training
-        images (momentum 0 for that pass): the statistics of the trained weights."""
+    def _reestimate_bn(self, idx: np.ndarray, n: int = 256, chunk: int = 32) -> None:
+        """BatchNormalization's moving statistics from up to ``n`` training images: the
+        statistics of the trained weights, averaged over chunks of ``chunk`` images
+        (chunk k weighs in with momentum (k - 1) / k; a plain call holds every layer's
+        output, so one call on all ``n`` would cost a GB at 128 px)."""
         from tlwidgets.layers import iter_layers
         from tlwidgets.model_walk import is_batchnorm
 
@@ -281,9 +283,10 @@ class KerasRegime:
         x = self.x_train[np.sort(rng.permutation(idx)[:n])]
         momenta = [la.momentum for la in layers]
         try:
-            for la in layers:
-                la.momentum = 0.0
-            self.model_(x, training=True)
+            for k, start in enumerate(range(0, len(x), chunk), start=1):
+                for la in layers:
+                    la.momentum = (k - 1) / k
+                self.model_(x[start:start + chunk], training=True)
         finally:
             for la, m in zip(layers, momenta, strict=True):
                 la.momentum = m
@@ -292,11 +295,7 @@ class KerasRegime:
         """Class probabilities of the whole classifier on images ``x``."""
         from tlwidgets.training import call_in_chunks
 
-        if self.regime in CACHED:
-            logits = call_in_chunks(self.model_, x)
-        else:
-            logits = self.model_.predict(x, batch_size=128, verbose=0)
-        return _softmax(logits)
+        return _softmax(call_in_chunks(self.model_, x))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -186,28 +186,59 @@ def _featuriser_method(features_train, y_train, features_test, y_test) -> Fit:
                features_train, y_train, features_test, y_test)
 
 
+def _architecture(model: keras.Model) -> list:
+    """What a model computes, without names, initialisers or trainable flags: each
+    layer's class and configuration, in order, nested models included."""
+    from tlwidgets.layers import iter_layers
+
+    skip = {"name", "trainable", "seed"}
+    out = []
+    for info in iter_layers(model):
+        config = info.layer.get_config()
+        out.append((type(info.layer).__name__,
+                    repr(sorted((k, v) for k, v in config.items() if k not in skip
+                                and not k.endswith(("_initializer", "layers")))),
+                    [tuple(w.shape) for w in info.layer.weights]))
+    return out
+
+
 class _FineTune:
     """A learning-curve method: ``encoder`` + a small head (flatten, dropout, softmax),
     fine-tuned as LP-FT: the head starts as a logistic regression on the encoder's
     features of the draw (``features_train``), then every layer trains for about
     ``steps`` batches at ``lr`` (a new random head at a low rate barely moves; at a high
     rate it wrecks a pretrained encoder). Each draw starts again from the encoder's
-    weights (the model is built and compiled once, then reset)."""
+    weights (the model is built and compiled once, then reset).
+
+    ``like``: the fine-tuning of an encoder of the same architecture (MobileNet from
+    random, ImageNet, or ImageNet + reconstruction weights), whose compiled model this
+    one borrows with its own starting weights: TensorFlow never frees a traced training
+    graph (keras-team/keras#17458), so one graph serves the three. Only the owner's
+    encoder is trained in place; ``reset`` of the owner puts it back."""
 
     def __init__(self, encoder, x_train, y_train, x_test, y_test, *, n_classes: int,
-                 steps: int, lr: float, features_train: np.ndarray, batch_size: int = 32):
-        inputs = keras.Input(encoder.input_shape[1:])
-        h = keras.layers.Flatten()(encoder(inputs, training=False))
-        h = keras.layers.Dropout(0.3)(h)
-        out = keras.layers.Dense(n_classes, activation="softmax", name="head")(h)
-        self.encoder = encoder
-        self.model = keras.Model(inputs, out, name=f"fine_tune_{encoder.name}")
+                 steps: int, lr: float, features_train: np.ndarray, batch_size: int = 32,
+                 like: _FineTune | None = None):
+        self.encoder, self.like = encoder, like
         set_trainable(encoder, True)
-        self.model.compile(optimizer=keras.optimizers.Adam(lr),
-                           loss="sparse_categorical_crossentropy")
-        self.model.optimizer.build(self.model.trainable_variables)
-        self.start = self.model.get_weights()
-        self.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        if like is None:
+            inputs = keras.Input(encoder.input_shape[1:])
+            h = keras.layers.Flatten()(encoder(inputs, training=False))
+            h = keras.layers.Dropout(0.3)(h)
+            out = keras.layers.Dense(n_classes, activation="softmax", name="head")(h)
+            self.model = keras.Model(inputs, out, name=f"fine_tune_{encoder.name}")
+            self.model.compile(optimizer=keras.optimizers.Adam(lr),
+                               loss="sparse_categorical_crossentropy")
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.start = self.model.get_weights()
+            self.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        else:
+            own = encoder.get_weights()
+            if _architecture(encoder) != _architecture(like.encoder):
+                raise ValueError(f"{encoder.name} and {like.encoder.name} differ in "
+                                 "architecture: they cannot share a fine-tuning model.")
+            self.model, self.optimizer_start = like.model, like.optimizer_start
+            self.start = own + like.start[len(own):]  # this encoder, the same new head
         self.x_train, self.y_train, self.x_test, self.y_test = x_train, y_train, x_test, y_test
         self.features_train, self.n_classes = features_train, n_classes
         self.steps, self.batch_size = steps, batch_size
@@ -301,7 +332,7 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
                                              xte.reshape(len(xte), -1), yte)
         meta[PIXELS] = {"source": "pixels", "use": "featuriser", "baseline": None}
     names = {"featuriser": "{} + logistic regression", "fine-tuned": "{}, fine-tuned"}
-    tuners = []
+    tuners: list[_FineTune] = []
     for name, enc in encoders.items():
         base = BASELINES.get(name)
         features_train = encoder_features(enc, xtr)  # the featuriser's, and LP-FT's probe
@@ -311,9 +342,11 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
                 methods[method] = _featuriser_method(features_train, ytr,
                                                      encoder_features(enc, xte), yte)
             else:
+                like = next((t for t in tuners if t.like is None
+                             and _architecture(t.encoder) == _architecture(enc)), None)
                 methods[method] = _FineTune(enc, xtr, ytr, xte, yte, n_classes=n_classes,
                                             steps=cfg["finetune_steps"], lr=cfg["finetune_lr"],
-                                            features_train=features_train)
+                                            features_train=features_train, like=like)
                 tuners.append(methods[method])
             meta[method] = {"source": name, "use": use,
                             "baseline": names[use].format(base) if base and base != name
@@ -322,8 +355,9 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
         rows = learning_curve(methods, PerClass(ytr), sizes, repeats=repeats, seed=seed,
                               domain="chest X-rays", progress=progress)
     finally:
-        for tuner in tuners:  # the encoders leave as they came
-            tuner.reset()
+        for tuner in tuners:  # the encoders leave as they came (only owners train theirs)
+            if tuner.like is None:
+                tuner.reset()
     return [{**r, **meta[r["method"]]} for r in rows]
 
 
