@@ -270,11 +270,11 @@ class KerasRegime:
                            self.classes_)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
-    def _reestimate_bn(self, idx: np.ndarray, n: int = 256, chunk: int = 32) -> None:
+    def _reestimate_bn(self, idx: np.ndarray, n: int = 128, chunk: int = 32) -> None:
         """BatchNormalization's moving statistics from up to ``n`` training images: the
         statistics of the trained weights, averaged over chunks of ``chunk`` images
         (chunk k weighs in with momentum (k - 1) / k; a plain call holds every layer's
-        output, so one call on all ``n`` would cost a GB at 128 px)."""
+        output: 4 MB an image for MobileNet at 128 px)."""
         from tlwidgets.layers import iter_layers
         from tlwidgets.model_walk import is_batchnorm
 
@@ -295,7 +295,10 @@ class KerasRegime:
         """Class probabilities of the whole classifier on images ``x``."""
         from tlwidgets.training import call_in_chunks
 
-        return _softmax(call_in_chunks(self.model_, x))
+        if self.regime in CACHED:  # a small top model: plain calls
+            return _softmax(call_in_chunks(self.model_, x))
+        # the whole network: its prediction graph runs twice as fast as plain calls
+        return _softmax(self.model_.predict(x, batch_size=128, verbose=0))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -177,13 +177,16 @@ def pretrain_sources(images, *, names: Sequence[str] | None = None, profile: str
 # --------------------------------------------------------------------------- methods
 
 
-def _featuriser_method(features_train, y_train, features_test, y_test) -> Fit:
+def _probe_pipeline():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Fit(lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)),
-               features_train, y_train, features_test, y_test)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+
+
+def _featuriser_method(features_train, y_train, features_test, y_test) -> Fit:
+    return Fit(_probe_pipeline, features_train, y_train, features_test, y_test)
 
 
 def _architecture(model: keras.Model) -> list:
@@ -218,8 +221,8 @@ class _FineTune:
 
     def __init__(self, encoder, x_train, y_train, x_test, y_test, *, n_classes: int,
                  steps: int, lr: float, features_train: np.ndarray, batch_size: int = 32,
-                 like: _FineTune | None = None):
-        self.encoder, self.like = encoder, like
+                 like: _FineTune | None = None, probe: Fit | None = None):
+        self.encoder, self.like, self.probe = encoder, like, probe
         set_trainable(encoder, True)
         if like is None:
             inputs = keras.Input(encoder.input_shape[1:])
@@ -248,19 +251,21 @@ class _FineTune:
         for v, value in zip(self.model.optimizer.variables, self.optimizer_start, strict=True):
             v.assign(value)
 
-    def _linear_probe(self, index: np.ndarray) -> None:
-        """The head as a logistic regression on the standardised features, the
-        standardisation folded into its weights (softmax of two logits: ±half the
-        binary model's)."""
-        from sklearn.linear_model import LogisticRegression
-
-        f, y = self.features_train[index], self.y_train[index]
-        mean, scale = f.mean(axis=0), f.std(axis=0) + 1e-6
-        clf = LogisticRegression(max_iter=3000).fit((f - mean) / scale, y)
+    def _linear_probe(self, draw: Draw) -> None:
+        """The head as a logistic regression on the standardised features (the featuriser
+        method ``probe``'s fit when it just ran on this draw), the standardisation folded
+        into its weights (softmax of two logits: ±half the binary model's)."""
+        if self.probe is not None and self.probe.fitted_draw_ is draw:
+            pipeline = self.probe.fitted_
+        else:
+            pipeline = _probe_pipeline().fit(self.features_train[draw.index],
+                                             self.y_train[draw.index])
+        scaler, clf = pipeline[0], pipeline[-1]
+        mean, scale = scaler.mean_, scaler.scale_
         coef, bias = clf.coef_, clf.intercept_
         if coef.shape[0] == 1:
             coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
-        kernel = np.zeros((f.shape[1], self.n_classes))
+        kernel = np.zeros((len(mean), self.n_classes))
         b = np.zeros(self.n_classes)
         kernel[:, clf.classes_] = (coef / scale).T
         b[clf.classes_] = bias - (coef / scale) @ mean
@@ -271,7 +276,7 @@ class _FineTune:
         from tlwidgets.training import call_in_chunks, index_batches
 
         self.reset()  # (no keras.utils.set_random_seed here: it makes fit trace again)
-        self._linear_probe(draw.index)
+        self._linear_probe(draw)
         y = self.y_train[draw.index].astype(np.int32)
         steps = max(self.steps, math.ceil(draw.n_train / self.batch_size))  # >= one epoch
         batches = index_batches([self.x_train], draw.index, y, self.batch_size, seed=draw.seed)
@@ -344,9 +349,11 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
             else:
                 like = next((t for t in tuners if t.like is None
                              and _architecture(t.encoder) == _architecture(enc)), None)
+                probe = methods.get(names["featuriser"].format(name))  # its fit, reused
                 methods[method] = _FineTune(enc, xtr, ytr, xte, yte, n_classes=n_classes,
                                             steps=cfg["finetune_steps"], lr=cfg["finetune_lr"],
-                                            features_train=features_train, like=like)
+                                            features_train=features_train, like=like,
+                                            probe=probe)
                 tuners.append(methods[method])
             meta[method] = {"source": name, "use": use,
                             "baseline": names[use].format(base) if base and base != name
