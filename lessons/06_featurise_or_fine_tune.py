@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Featurise or fine-tune? The 1,000-images rule, measured
 #
-# **Time:** about 10 minutes of computing on a CPU in the `workshop` profile, 30 minutes
-# with the reading (`quick` is shorter and still makes the point; `smoke` is for the tests).
+# **Time:** about 40 minutes, 15 of them computing on a 2-core CPU in the `workshop`
+# profile (`quick` is shorter and still makes the point; `smoke` is for the tests).
 #
 # **You will:**
 #
