@@ -140,8 +140,7 @@ class Fit:
     ``X_train``, scored on all of ``X_test`` (the same test set at every size and repeat).
 
     ``scoring`` is ``"accuracy"`` or any scikit-learn scorer name (``"roc_auc"``); a
-    sequence of names gives one record per metric. The last fitted estimator and its
-    draw are kept (``fitted_``, ``fitted_draw_``) for a method that builds on the same fit.
+    sequence of names gives one record per metric.
     """
 
     def __init__(self, make: Callable[[], Any], X_train, y_train, X_test, y_test, *,
@@ -149,14 +148,12 @@ class Fit:
         self.make, self.X_train, self.X_test = make, X_train, X_test
         self.y_train, self.y_test = np.asarray(y_train), np.asarray(y_test)
         self.scoring = scoring
-        self.fitted_, self.fitted_draw_ = None, None
 
     def __call__(self, draw: Draw) -> Score:
         from sklearn.metrics import get_scorer
 
         model = self.make()
         model.fit(_take(self.X_train, draw.index), self.y_train[draw.index])
-        self.fitted_, self.fitted_draw_ = model, draw
         names = [self.scoring] if isinstance(self.scoring, str) else list(self.scoring)
         scores = {n: float(np.mean(model.predict(self.X_test) == self.y_test)) if n == "accuracy"
                   else float(get_scorer(n)(model, self.X_test, self.y_test)) for n in names}

@@ -42,6 +42,7 @@ __all__ = [
     "free_memory",
     "index_batches",
     "layerwise_optimizer",
+    "linear_probe_head",
     "release",
     "train_throughput",
 ]
@@ -79,6 +80,29 @@ def call_in_chunks(model: keras.Model, x: np.ndarray, chunk: int = 32) -> np.nda
     about 4 MB per image)."""
     return np.concatenate([np.asarray(model(x[i:i + chunk], training=False))
                            for i in range(0, len(x), chunk)])
+
+
+def linear_probe_head(head: keras.layers.Dense, features: np.ndarray, y: np.ndarray) -> None:
+    """LP of LP-FT (Kumar et al., 2022): a logistic regression on ``features`` (labels
+    ``y`` in 0..n-1) becomes the weights of the Dense ``head`` (logits, or the input of
+    its softmax; for two classes, ±half the binary model's logit).
+
+    On the raw features, not standardised ones: a standardised probe folded into the
+    head multiplies each feature by 1 / its spread, so fine-tuning a network whose
+    features barely vary (a MobileNet at 48 px has most of them near 0) moves the
+    logits by orders of magnitude and collapses to one class.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=3000).fit(features, y)
+    coef, bias = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # one logit difference -> two logits
+        coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+    kernel, b = head.get_weights()
+    if kernel.shape[1] != coef.shape[0]:
+        raise ValueError(f"The head has {kernel.shape[1]} outputs but the labels hold "
+                         f"{coef.shape[0]} classes; every class must be in the draw.")
+    head.set_weights([coef.T.astype(kernel.dtype), bias.astype(b.dtype)])
 
 
 # --- models -----------------------------------------------------------------------------------

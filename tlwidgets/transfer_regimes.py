@@ -235,15 +235,10 @@ class KerasRegime:
 
     def _linear_probe(self, idx):
         """LP of LP-FT: a logistic regression on the pooled features becomes the head."""
-        from sklearn.linear_model import LogisticRegression
+        from tlwidgets.training import linear_probe_head
 
-        y = np.searchsorted(self.classes_, self.y_train[idx])
-        clf = LogisticRegression(max_iter=3000).fit(self.features_train[idx], y)
-        coef, bias = clf.coef_, clf.intercept_
-        if len(self.classes_) == 2:  # one logit difference -> two logits
-            coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
-        kernel, b = self._head.get_weights()
-        self._head.set_weights([coef.T.astype(kernel.dtype), bias.astype(b.dtype)])
+        linear_probe_head(self._head, self.features_train[idx],
+                          np.searchsorted(self.classes_, self.y_train[idx]))
 
     def __call__(self, draw: Draw) -> dict[str, float]:
         from tlwidgets.training import call_in_chunks, index_batches

@@ -177,16 +177,13 @@ def pretrain_sources(images, *, names: Sequence[str] | None = None, profile: str
 # --------------------------------------------------------------------------- methods
 
 
-def _probe_pipeline():
+def _featuriser_method(features_train, y_train, features_test, y_test) -> Fit:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
-
-
-def _featuriser_method(features_train, y_train, features_test, y_test) -> Fit:
-    return Fit(_probe_pipeline, features_train, y_train, features_test, y_test)
+    return Fit(lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)),
+               features_train, y_train, features_test, y_test)
 
 
 def _architecture(model: keras.Model) -> list:
@@ -207,7 +204,7 @@ def _architecture(model: keras.Model) -> list:
 
 class _FineTune:
     """A learning-curve method: ``encoder`` + a small head (flatten, dropout, softmax),
-    fine-tuned as LP-FT: the head starts as a logistic regression on the encoder's
+    fine-tuned as LP-FT: the head starts as a logistic regression on the encoder's raw
     features of the draw (``features_train``), then every layer trains for about
     ``steps`` batches at ``lr`` (a new random head at a low rate barely moves; at a high
     rate it wrecks a pretrained encoder). Each draw starts again from the encoder's
@@ -221,8 +218,8 @@ class _FineTune:
 
     def __init__(self, encoder, x_train, y_train, x_test, y_test, *, n_classes: int,
                  steps: int, lr: float, features_train: np.ndarray, batch_size: int = 32,
-                 like: _FineTune | None = None, probe: Fit | None = None):
-        self.encoder, self.like, self.probe = encoder, like, probe
+                 like: _FineTune | None = None):
+        self.encoder, self.like = encoder, like
         set_trainable(encoder, True)
         if like is None:
             inputs = keras.Input(encoder.input_shape[1:])
@@ -252,25 +249,12 @@ class _FineTune:
             v.assign(value)
 
     def _linear_probe(self, draw: Draw) -> None:
-        """The head as a logistic regression on the standardised features (the featuriser
-        method ``probe``'s fit when it just ran on this draw), the standardisation folded
-        into its weights (softmax of two logits: ±half the binary model's)."""
-        if self.probe is not None and self.probe.fitted_draw_ is draw:
-            pipeline = self.probe.fitted_
-        else:
-            pipeline = _probe_pipeline().fit(self.features_train[draw.index],
-                                             self.y_train[draw.index])
-        scaler, clf = pipeline[0], pipeline[-1]
-        mean, scale = scaler.mean_, scaler.scale_
-        coef, bias = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:
-            coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
-        kernel = np.zeros((len(mean), self.n_classes))
-        b = np.zeros(self.n_classes)
-        kernel[:, clf.classes_] = (coef / scale).T
-        b[clf.classes_] = bias - (coef / scale) @ mean
-        head = self.model.get_layer("head")
-        head.set_weights([kernel.astype("float32"), b.astype("float32")])
+        """The head as a logistic regression on the draw's features (raw, as in
+        :class:`tlwidgets.transfer_regimes.KerasRegime`)."""
+        from tlwidgets.training import linear_probe_head
+
+        linear_probe_head(self.model.get_layer("head"), self.features_train[draw.index],
+                          self.y_train[draw.index])
 
     def __call__(self, draw: Draw) -> float:
         from tlwidgets.training import call_in_chunks, index_batches
@@ -349,11 +333,9 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
             else:
                 like = next((t for t in tuners if t.like is None
                              and _architecture(t.encoder) == _architecture(enc)), None)
-                probe = methods.get(names["featuriser"].format(name))  # its fit, reused
                 methods[method] = _FineTune(enc, xtr, ytr, xte, yte, n_classes=n_classes,
                                             steps=cfg["finetune_steps"], lr=cfg["finetune_lr"],
-                                            features_train=features_train, like=like,
-                                            probe=probe)
+                                            features_train=features_train, like=like)
                 tuners.append(methods[method])
             meta[method] = {"source": name, "use": use,
                             "baseline": names[use].format(base) if base and base != name
