@@ -220,6 +220,7 @@ class _FineTune:
                  steps: int, lr: float, features_train: np.ndarray, batch_size: int = 32,
                  like: _FineTune | None = None):
         self.encoder, self.like = encoder, like
+        self.architecture = _architecture(encoder)  # computed once: owners are matched on it
         set_trainable(encoder, True)
         if like is None:
             inputs = keras.Input(encoder.input_shape[1:])
@@ -234,7 +235,7 @@ class _FineTune:
             self.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
         else:
             own = encoder.get_weights()
-            if _architecture(encoder) != _architecture(like.encoder):
+            if self.architecture != like.architecture:
                 raise ValueError(f"{encoder.name} and {like.encoder.name} differ in "
                                  "architecture: they cannot share a fine-tuning model.")
             self.model, self.optimizer_start = like.model, like.optimizer_start
@@ -331,8 +332,9 @@ def compare_pretraining(x_train, y_train, x_test, y_test, *,
                 methods[method] = _featuriser_method(features_train, ytr,
                                                      encoder_features(enc, xte), yte)
             else:
-                like = next((t for t in tuners if t.like is None
-                             and _architecture(t.encoder) == _architecture(enc)), None)
+                arch = _architecture(enc)
+                like = next((t for t in tuners if t.like is None and t.architecture == arch),
+                            None)
                 methods[method] = _FineTune(enc, xtr, ytr, xte, yte, n_classes=n_classes,
                                             steps=cfg["finetune_steps"], lr=cfg["finetune_lr"],
                                             features_train=features_train, like=like)
