@@ -225,10 +225,14 @@ curve_seconds = time.perf_counter() - t
 print(f"learning curves: {curve_seconds:.0f} s")
 record("curve_seconds", curve_seconds)
 
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
 for ax, (name, rows) in zip(axes, curves.items(), strict=True):
     plot_learning_curves(rows, ax, title=name, chance=0.5, metric="accuracy")
-fig.tight_layout()
+handles, labels = axes[0].get_legend_handles_labels()
+for ax in axes:
+    ax.get_legend().remove()  # one legend for both, below them, off the curves
+fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
+fig.tight_layout(rect=(0, 0.14, 1, 1))
 plt.show()
 
 

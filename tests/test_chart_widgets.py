@@ -50,6 +50,15 @@ def test_no_clipping_or_log_when_the_lines_agree():
     assert chart.info[0].off_scale == [] and not chart.info[0].ylog and chart.notes == []
 
 
+def test_a_panel_note_is_said_once_in_its_corner_not_again_as_a_caption():
+    x = np.arange(1, 11)
+    chart = Chart([Panel("weight", lines=[Line(x, np.ones(10), label="a")],
+                         note="fixed weights: every task 1")])
+    html = chart.html()
+    assert chart.notes == ["weight: fixed weights: every task 1"]  # still there in words
+    assert "figcaption" not in html and "fixed weights" not in html
+
+
 def test_a_nan_loss_is_off_scale_even_alone_with_others():
     x = [1, 2, 3]
     chart = Chart([Panel("loss", lines=[Line(x, [1.0, 0.8, 0.7], label="ok"),

@@ -215,3 +215,34 @@ def test_index_batches_cover_each_row_once_per_epoch_and_cycle_the_copies():
     assert [lookup[int(v) % 100] for v in x] == list(labels)  # each row keeps its label
     tiny = next(index_batches([parts[0]], np.array([2]), np.array([1]), 3, seed=0))
     assert list(tiny[0][:, 0]) == [2, 2, 2]  # a one-row set fills a batch from three epochs
+
+
+def test_a_trained_model_is_freed_with_its_graphs():
+    """Neither the freezing plan nor TensorFlow's gradient registry keeps a finished model
+    (and its traced training graph, tens of MB for a real network) alive."""
+    import gc
+    import weakref
+
+    import keras
+    import numpy as np
+    from tensorflow.python.framework import func_graph
+
+    from tlwidgets import freezing
+    from tlwidgets.training import compile_classifier, free_memory
+
+    def trained():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="hidden"),
+                                  keras.layers.Dense(2, name="head")])
+        freezing.unfreeze_top(model, 1)  # the plan is made and kept for the model
+        compile_classifier(model, 1e-2)
+        model.fit(np.ones((16, 6), "float32"), np.arange(16) % 2, epochs=1, verbose=0)
+        return weakref.ref(model), weakref.ref(model.train_function)
+
+    free_memory()
+    graphs_before = sum(isinstance(o, func_graph.FuncGraph) for o in gc.get_objects())
+    model, step = trained()
+    free_memory()
+    assert model() is None, "the model outlived every reference to it"
+    assert step() is None, "its traced training step outlived it"
+    assert sum(isinstance(o, func_graph.FuncGraph) for o in gc.get_objects()) == graphs_before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -196,6 +197,28 @@ def test_the_imagenet_encoder_holds_the_backbone_weights_for_grey_images():
     np.testing.assert_array_equal(enc.get_weights()[0], ref[0])
     with pytest.raises(ValueError, match="at least 32 px"):
         ae.imagenet_encoder(image_size=16)
+
+
+def test_a_random_mobilenet_takes_its_batchnorm_statistics_from_the_images(xrays):
+    """Untouched, a random MobileNet in inference mode passes on almost nothing (features
+    of about 1e-18): a fine-tuning from there can only score chance. With statistics from
+    unlabelled images, the first BatchNormalization normalises its input."""
+    xtr = xrays[0]
+    plain = ae.imagenet_encoder((28, 28, 1), image_size=32, weights="random")
+    fitted = ae.imagenet_encoder((28, 28, 1), image_size=32, weights="random",
+                                 statistics_from=xtr[:32])  # one chunk: its own mean
+    assert np.abs(ae.encoder_features(plain, xtr)).max() < 1e-6
+    features = ae.encoder_features(fitted, xtr)
+    assert features.std() > 1e-2
+    body = fitted.layers[-1]
+    bn = body.get_layer("conv1_bn")
+    first_conv = keras.Model(body.input, body.get_layer("conv1").output)
+    prepare = keras.Model(fitted.input, fitted.get_layer("preprocess").output)
+    out = np.asarray(first_conv(prepare(ae.grey01(xtr[:32]))))
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), out.mean(axis=(0, 1, 2)),
+                               rtol=1e-3, atol=1e-4)
+    # the same convolutions as without statistics: only BatchNormalization's moved
+    np.testing.assert_array_equal(fitted.get_weights()[0], plain.get_weights()[0])
 
 
 def test_bad_input_gets_a_clear_error(xrays):

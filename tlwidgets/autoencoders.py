@@ -84,6 +84,9 @@ def _conv(filters: int, k: int):
 
 
 def _fit(model, x, target, *, epochs, batch_size, seed, stage, progress, lr=1e-3) -> list[float]:
+    from tlwidgets.training import release_traced_gradients
+
+    release_traced_gradients()  # earlier stages' graphs may go
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
     keras.utils.set_random_seed(seed)
     callbacks = []
@@ -216,13 +219,18 @@ def random_encoder(input_shape=(28, 28, 1), *, filters: Sequence[int] = (16, 32,
 
 
 def imagenet_encoder(input_shape=(28, 28, 1), *, image_size: int = 64,
-                     weights: str = "imagenet", seed: int = 0) -> keras.Model:
+                     weights: str = "imagenet", seed: int = 0,
+                     statistics_from: np.ndarray | None = None) -> keras.Model:
     """MobileNet (alpha 0.25) for grey images in [0, 1]: resized to ``image_size`` and
     copied to three channels inside the model, scaled to [-1, 1].
 
     The ImageNet weights come from :func:`tlwidgets.backbones.load_backbone` (its 128 px
     model; convolution weights do not depend on the input size). ``weights="random"``
-    gives the same network untrained.
+    gives the same network untrained; with ``statistics_from`` (unlabelled images), its
+    BatchNormalization statistics are those of these images
+    (:func:`tlwidgets.training.reestimate_batchnorm`): with the initial ones (mean 0,
+    variance 1) a random MobileNet passes on features of about 1e-18, and a baseline that
+    can only score chance says nothing.
     """
     from tlwidgets.backbones import load_backbone
 
@@ -239,6 +247,11 @@ def imagenet_encoder(input_shape=(28, 28, 1), *, image_size: int = 64,
     x = keras.layers.Resizing(image_size, image_size, name="resize")(inputs)
     x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="preprocess")(x)
+    if statistics_from is not None:
+        from tlwidgets.training import call_in_chunks, reestimate_batchnorm
+
+        prepare = keras.Model(inputs, x)  # the body's own input, so that its BN can train
+        reestimate_batchnorm(body, call_in_chunks(prepare, grey01(statistics_from)))
     return keras.Model(inputs, body(x, training=False), name=f"mobilenet_{weights}")
 
 

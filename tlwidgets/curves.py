@@ -131,6 +131,9 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
         x = layers.Dropout(0.3, seed=self.seed)(x)
         out = layers.Dense(n_classes, activation="softmax")(x)
         model = keras.Model(inp, out, name="small_cnn")
+        from tlwidgets.training import release_traced_gradients
+
+        release_traced_gradients()  # earlier models' graphs may go
         model.compile(keras.optimizers.Adam(self.learning_rate),
                       "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model

@@ -64,6 +64,9 @@ def build_classifier(matrix: np.ndarray, n_classes: int, method: str, *,
         keras.layers.Dense(n_classes, activation="softmax", name="genre"),
     ])
     # A tiny model: XLA compilation would cost more than it saves; 16 steps per call.
+    from tlwidgets.training import release_traced_gradients
+
+    release_traced_gradients()  # earlier models' graphs may go
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=False, steps_per_execution=16)

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tlwidgets import freezing
 from tlwidgets.strategies import model_strategy
+from tlwidgets.training import release_traced_gradients
 
 __all__ = ["LRFinderResult", "lr_find"]
 
@@ -63,6 +64,7 @@ def lr_find(model: keras.Model, x, y=None, *, loss=None, optimizer: str | type =
         freezing.set_trainable_state(copy, state)
         opt = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer()
         opt.learning_rate = start_lr
+        release_traced_gradients()  # earlier sweeps' graphs may go
         copy.compile(optimizer=opt, loss=loss, run_eagerly=run_eagerly)
     factor = (end_lr / start_lr) ** (1 / (steps - 1))
     lrs, raw, smooth = [], [], []

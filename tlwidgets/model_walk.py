@@ -114,7 +114,11 @@ class ModelPlan:
     blocks: list | None = None  # the model's blocks, once tlwidgets.blocks found them
 
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The plan lives on the model, not in a module-level weak-keyed table: a plan holds the
+# model's layers, so a table's value would keep its own key (the model, with every compiled
+# function of it) alive for ever. On the model, model and plan are one cycle that the
+# garbage collector frees together.
+_PLAN_ATTRIBUTE = "_tlw_model_plan"
 
 
 def _signature(model: keras.Model) -> tuple:
@@ -123,7 +127,7 @@ def _signature(model: keras.Model) -> tuple:
 
 def model_plan(model: keras.Model) -> ModelPlan:
     signature = _signature(model)
-    plan = _PLANS.get(model)
+    plan = model.__dict__.get(_PLAN_ATTRIBUTE)
     if plan is not None and plan.signature == signature:
         return plan
     infos = iter_layers(model)
@@ -145,7 +149,7 @@ def model_plan(model: keras.Model) -> ModelPlan:
         path for pairs in inner.values() for path, sub in pairs if is_batchnorm(sub)}
     plan = ModelPlan(signature, infos, inner, weights, shapes, variables, leaves,
                  [info for info in infos if info.is_model], batchnorm)
-    _PLANS[model] = plan
+    object.__setattr__(model, _PLAN_ATTRIBUTE, plan)  # past Keras' attribute tracking
     return plan
 
 

@@ -31,6 +31,7 @@ from keras import ops
 
 from tlwidgets.conll import ENTITY_TYPES, UPOS_TAGS, Sentence
 from tlwidgets.learning_curves import Draw, learning_curve
+from tlwidgets.training import release_traced_gradients
 from tlwidgets.word_ids import PAD, UNK, Vocabulary, pretrained_vocabulary
 
 __all__ = [
@@ -442,6 +443,7 @@ def build_multitask_model(
     model = MultiTaskModel(trunk, tasks, head_units=head_units, loss_weights=loss_weights,
                            weighting=weighting, name="multitask")
     model({"words": np.ones((1, 2), "int32"), "case": np.ones((1, 2), "int32")})
+    release_traced_gradients()  # earlier models' graphs may go
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False)
     return model
 

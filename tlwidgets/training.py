@@ -43,7 +43,9 @@ __all__ = [
     "index_batches",
     "layerwise_optimizer",
     "linear_probe_head",
+    "reestimate_batchnorm",
     "release",
+    "release_traced_gradients",
     "train_throughput",
 ]
 
@@ -74,12 +76,35 @@ def index_batches(parts: Sequence[np.ndarray], index: np.ndarray, y: np.ndarray,
 
 def call_in_chunks(model: keras.Model, x: np.ndarray, chunk: int = 32) -> np.ndarray:
     """``model(x, training=False)`` in chunks of ``chunk`` rows, as one array: plain calls,
-    so a model used briefly traces no prediction graph (TensorFlow never frees a traced
-    graph, keras-team/keras#17458: tens of MB per model). A plain call keeps every
+    so a model used briefly traces no prediction graph (seconds and tens of MB each; a model
+    scored many times is faster through ``predict``). A plain call keeps every
     layer's output until it returns, so the chunks are small (MobileNet at 128 px holds
     about 4 MB per image)."""
     return np.concatenate([np.asarray(model(x[i:i + chunk], training=False))
                            for i in range(0, len(x), chunk)])
+
+
+def reestimate_batchnorm(model: keras.Model, x: np.ndarray, chunk: int = 32) -> None:
+    """Set every BatchNormalization layer's moving statistics to those of ``x`` under the
+    model's current weights (as SWA's ``bn_update`` does), in chunks of ``chunk`` images:
+    chunk k weighs in with momentum (k - 1) / k, so the result is the chunks' average. A
+    network trained for a few dozen steps, or not at all, needs it: its statistics are
+    still those of the start (mean 0, variance 1), and in inference mode a random MobileNet
+    then passes on features of about 1e-18. A plain call holds every layer's output: keep
+    ``chunk`` small (MobileNet at 128 px: about 4 MB an image)."""
+    from tlwidgets.layers import iter_layers
+    from tlwidgets.model_walk import is_batchnorm
+
+    layers = [info.layer for info in iter_layers(model) if is_batchnorm(info.layer)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for k, start in enumerate(range(0, len(x), chunk), start=1):
+            for layer in layers:
+                layer.momentum = (k - 1) / k
+            model(x[start:start + chunk], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
 
 
 def linear_probe_head(head: keras.layers.Dense, features: np.ndarray, y: np.ndarray) -> None:
@@ -164,6 +189,7 @@ def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer
                        *, strategy: tf.distribute.Strategy | None = None, **kwargs) -> keras.Model:
     """Compile for integer labels and logits (Adam when ``optimizer`` is a learning rate)."""
     strategy = model_strategy(model, strategy)
+    release_traced_gradients()  # earlier fits' graphs may go once their models do
     with strategy.scope():
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             optimizer = keras.optimizers.Adam(float(optimizer))
@@ -510,6 +536,41 @@ def release(model: keras.Model) -> keras.Model:
     return model
 
 
+def release_traced_gradients() -> int:
+    """Unpin the graphs of finished training steps; returns how many pins it removed.
+
+    Every traced Keras training step all-reduces its gradients, and TensorFlow registers
+    that all-reduce's gradient function in its global gradient registry, which never lets
+    go of it (tensorflow/tensorflow#97697; keras-team/tf-keras#898). The function holds the
+    step's tensors, so the whole traced graph (about 60 MB for a MobileNet fine-tune) outlived
+    its model. The registry needs it only while the step is being traced: dropping it
+    afterwards lets an unreferenced model's graph go. Called by :func:`free_memory` and
+    before each compile of the course's models; other custom gradients are left alone.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    stale = [name for name, entry in registry.items()
+             if name.startswith("CustomGradient-") and _is_all_reduce_gradient(entry)]
+    for name in stale:
+        del registry[name]
+    return len(stale)
+
+
+def _is_all_reduce_gradient(entry) -> bool:
+    """Whether a registry entry is the gradient of ``ReplicaContext.all_reduce``."""
+    def closure(fn) -> dict:
+        cells = getattr(fn, "__closure__", None) or ()
+        return dict(zip(getattr(fn, "__code__", None).co_freevars, cells, strict=True))
+
+    try:
+        tape_grad = closure(entry["type"])["tape_grad_fn"].cell_contents
+        grad = closure(tape_grad)["grad_fn"].cell_contents
+    except (AttributeError, KeyError, TypeError, ValueError):  # another TensorFlow's layout
+        return False
+    return "all_reduce" in getattr(grad, "__qualname__", "")
+
+
 def free_memory() -> None:
     """Free what finished runs left behind: Keras' global state (layer names, seeds), every
     model no longer referenced with its compiled functions (a garbage collection), and, with
@@ -518,6 +579,7 @@ def free_memory() -> None:
     Models still referenced (by a variable or a widget) stay valid; call it between
     experiments, not while one is training.
     """
+    release_traced_gradients()
     keras.backend.clear_session(free_memory=True)
     gc.collect()
     trim_heap()

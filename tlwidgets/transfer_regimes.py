@@ -265,26 +265,12 @@ class KerasRegime:
                            self.classes_)
         return _scores(self.predict_proba(self.x_test), self.y_test, self.classes_)
 
-    def _reestimate_bn(self, idx: np.ndarray, n: int = 128, chunk: int = 32) -> None:
-        """BatchNormalization's moving statistics from up to ``n`` training images: the
-        statistics of the trained weights, averaged over chunks of ``chunk`` images
-        (chunk k weighs in with momentum (k - 1) / k; a plain call holds every layer's
-        output: 4 MB an image for MobileNet at 128 px)."""
-        from tlwidgets.layers import iter_layers
-        from tlwidgets.model_walk import is_batchnorm
+    def _reestimate_bn(self, idx: np.ndarray, n: int = 128) -> None:
+        """BatchNormalization's moving statistics from up to ``n`` training images."""
+        from tlwidgets.training import reestimate_batchnorm
 
-        layers = [info.layer for info in iter_layers(self.model_) if is_batchnorm(info.layer)]
         rng = np.random.default_rng(self.seed)
-        x = self.x_train[np.sort(rng.permutation(idx)[:n])]
-        momenta = [la.momentum for la in layers]
-        try:
-            for k, start in enumerate(range(0, len(x), chunk), start=1):
-                for la in layers:
-                    la.momentum = (k - 1) / k
-                self.model_(x[start:start + chunk], training=True)
-        finally:
-            for la, m in zip(layers, momenta, strict=True):
-                la.momentum = m
+        reestimate_batchnorm(self.model_, self.x_train[np.sort(rng.permutation(idx)[:n])])
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities of the whole classifier on images ``x``."""

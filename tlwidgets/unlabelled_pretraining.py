@@ -47,6 +47,7 @@ from tlwidgets.autoencoders import (
     set_trainable,
 )
 from tlwidgets.learning_curves import Draw, Fit, PerClass, learning_curve, summarise_curves
+from tlwidgets.training import release_traced_gradients
 
 __all__ = [
     "BASELINES",
@@ -161,7 +162,9 @@ def pretrain_sources(images, *, names: Sequence[str] | None = None, profile: str
             enc = pretrain_end_to_end(x_pre, filters=filters, epochs=cfg["epochs"],
                                       progress=tell, **common)
         elif name == RANDOM_MOBILENET:
-            enc = imagenet_encoder(shape, image_size=small, weights="random", seed=seed)
+            some = np.random.default_rng(seed).permutation(len(x_pre))[:128]  # no labels
+            enc = imagenet_encoder(shape, image_size=small, weights="random", seed=seed,
+                                   statistics_from=x_pre[np.sort(some)])
         elif name == "ImageNet (MobileNet)":
             enc = imagenet_encoder(shape, image_size=small, seed=seed)
         else:
@@ -212,8 +215,8 @@ class _FineTune:
 
     ``like``: the fine-tuning of an encoder of the same architecture (MobileNet from
     random, ImageNet, or ImageNet + reconstruction weights), whose compiled model this
-    one borrows with its own starting weights: TensorFlow never frees a traced training
-    graph (keras-team/keras#17458), so one graph serves the three. Only the owner's
+    one borrows with its own starting weights: a traced training graph costs seconds and
+    tens of MB, so one graph serves the three. Only the owner's
     encoder is trained in place; ``reset`` of the owner puts it back."""
 
     def __init__(self, encoder, x_train, y_train, x_test, y_test, *, n_classes: int,
@@ -228,6 +231,7 @@ class _FineTune:
             h = keras.layers.Dropout(0.3)(h)
             out = keras.layers.Dense(n_classes, activation="softmax", name="head")(h)
             self.model = keras.Model(inputs, out, name=f"fine_tune_{encoder.name}")
+            release_traced_gradients()  # earlier fine-tunes' graphs may go
             self.model.compile(optimizer=keras.optimizers.Adam(lr),
                                loss="sparse_categorical_crossentropy")
             self.model.optimizer.build(self.model.trainable_variables)

@@ -146,6 +146,7 @@ class Chart:
         self.css_class = css_class
         self.info: list[PanelInfo] = []
         self.notes: list[str] = []
+        self._in_corner: list[str] = []  # notes drawn in full in a panel: not captioned again
         self._png: bytes | None = None
 
     # ------------------------------------------------------------------ output
@@ -156,11 +157,13 @@ class Chart:
         return self._png
 
     def html(self, *, alt: str = "chart") -> str:
-        """A ``<figure>`` with the PNG inline and the notes as a caption."""
+        """A ``<figure>`` with the PNG inline and, as a caption, the notes the picture
+        shortens (a panel's own note is drawn in full in its corner)."""
         data = base64.b64encode(self.png).decode("ascii")
         attrs = " ".join(
             f"data-panel{i}='{'log' if p.ylog else 'linear'}'" for i, p in enumerate(self.info))
-        caption = "".join(f"<div>{html.escape(n)}</div>" for n in self.notes)
+        caption = "".join(f"<div>{html.escape(n)}</div>" for n in self.notes
+                          if n not in self._in_corner)
         caption = (f"<figcaption class='tlw-chart-notes' style='color:#9a6700;font-size:0.9em'>"
                    f"{caption}</figcaption>") if caption else ""
         return (f"<figure class='tlw-chart {self.css_class}' {attrs} "
@@ -221,7 +224,7 @@ class Chart:
                             wspace=95 / (self.width / self.ncols),
                             hspace=74 / self.panel_height)
         axes = fig.subplots(rows, self.ncols, squeeze=False).ravel()
-        self.info, self.notes = [], []
+        self.info, self.notes, self._in_corner = [], [], []
         for ax, panel in zip(axes, self.panels, strict=False):
             self.info.append(self._draw_panel(ax, panel, mark_texts))
         for ax in axes[len(self.panels):]:
@@ -328,6 +331,7 @@ class Chart:
                 [np.asarray(ln.x, dtype=float)[: len(ln.y)] for ln in lines]))
         if panel.note:
             self.notes.append(f"{panel.title}: {panel.note}")
+            self._in_corner.append(self.notes[-1])
             ax.text(0.01, 0.02, panel.note, transform=ax.transAxes, ha="left", va="bottom",
                     fontsize=8, color="#555")
         if panel.percent:
