@@ -258,12 +258,17 @@ record("curve_seconds", round(time.perf_counter() - t0, 1))
 record("curve", curve)
 
 # %%
+from tlwidgets.ticks import count_ticks
+
 fig, ax = plt.subplots(figsize=(6, 3.5))
+sizes = []
 for name, by_n in curve.items():
     ns = [s["n_train"] for s in by_n.values()]  # None (all): its number of sentences
+    sizes += ns
     ax.errorbar(ns, [s["mean"] for s in by_n.values()], yerr=[s["std"] for s in by_n.values()],
                 marker="o", capsize=4, label=name)
 ax.set_xscale("log")
+count_ticks(ax.xaxis, sizes)  # a tick at each size measured, as plain numbers
 ax.set_xlabel("NER-labelled training sentences")
 ax.set_ylabel("test entity F1")
 ax.set_title(f"mean and standard deviation over {len(SEEDS)} seed(s)")
