@@ -238,17 +238,21 @@ plt.show()
 
 # %%
 def table(rows, metric="accuracy"):
-    """Method x size: mean ± spread (sample standard deviation over repeats)."""
+    """Method x size: mean ± spread (sample standard deviation over repeats; one run: the
+    score alone)."""
     summary = summarise_curves(rows, metric=metric)
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     sizes.sort(key=lambda s: np.inf if s is None else s)
     head = "".join(f"<th>{size_label(s)}</th>" for s in sizes)
+
+    def cell(p):
+        spread = f" ± {p['std']:.3f}" if p["n"] > 1 else ""
+        return f"<td style='white-space:nowrap'>{p['mean']:.3f}{spread}</td>"
+
     body = ""
     for method in tr.METHODS:
         by = summary.get(method, {})
-        cells = "".join(
-            f"<td>{by[s]['mean']:.3f} ± {by[s]['std']:.3f}</td>" if s in by else "<td>·</td>"
-            for s in sizes)
+        cells = "".join(cell(by[s]) if s in by else "<td>·</td>" for s in sizes)
         body += f"<tr><td>{method}</td>{cells}</tr>"
     return f"<table><tr><th>{metric} (per class →)</th>{head}</tr>{body}</table>"
 
