@@ -191,6 +191,7 @@ def test_crossover_is_the_first_size_from_which_fine_tuning_stays_ahead():
     assert result["gaps"]["100"]["featuriser"] == "featuriser + linear SVM"
     text = tr.crossover_sentence(result)
     assert "from 1000 labelled images per class on" in text and "+0.100" in text
+    assert "spread ±" in text  # two repeats there
 
 
 def test_crossover_not_in_range_and_bad_records():
@@ -198,7 +199,9 @@ def test_crossover_not_in_range_and_bad_records():
                      "fine-tune all layers": {10: 0.5, None: 0.94}})
     result = tr.crossover(rows)["d"]
     assert result["size"] is None and not result["in_range"]
-    assert "does not overtake" in tr.crossover_sentence(result)
+    text = tr.crossover_sentence(result)
+    assert "does not overtake" in text
+    assert "one run there: no spread measured" in text and "±" not in text  # all: one run
     with pytest.raises(ValueError, match="no size has both"):
         tr.crossover(rows_for({"featuriser + linear SVM": {10: 0.9}}))
 

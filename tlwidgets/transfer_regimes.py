@@ -446,7 +446,8 @@ def crossover(rows: Sequence[Mapping], *, fine_tuned: Sequence[str] = FINE_TUNED
             per_repeat.append(_first_from_which(sizes, rep_wins))
         gaps = {size_label(s): {"fine-tuned": ft[0], "featuriser": fe[0],
                                 "gap": ft[1]["mean"] - fe[1]["mean"],
-                                "spread": math.hypot(ft[1]["std"], fe[1]["std"])}
+                                "spread": math.hypot(ft[1]["std"], fe[1]["std"]),
+                                "runs": min(ft[1]["n"], fe[1]["n"])}
                 for s, (ft, fe) in pairs.items()}
         here = gaps[size_label(at)] if at is not None else None
         out[domain] = {"domain": domain, "size": at, "in_range": at is not None,
@@ -468,17 +469,23 @@ def crossover_sentence(result: Mapping) -> str:
     d, unit = result["domain"], result["unit"]
     largest = result["sizes"][-1]
     last = result["gaps"][size_label(largest)]
+
+    def spread(gap: Mapping) -> str:  # one run at a size has no spread to compare with
+        if gap.get("runs", 2) < 2:
+            return "one run there: no spread measured"
+        return (f"spread ±{gap['spread']:.3f}: "
+                f"{'more' if gap['gap'] > gap['spread'] else 'less'} than the spread")
+
     if result["size"] is None:
         return (f"{d}: fine-tuning does not overtake the featuriser in the range measured (up to "
                 f"{size_label(largest)} {unit}); at the largest size the best fine-tuning "
                 f"({last['fine-tuned']}) is {last['gap']:+.3f} {result['metric']} from the best "
-                f"featuriser ({last['featuriser']}), spread ±{last['spread']:.3f}.")
+                f"featuriser ({last['featuriser']}; {spread(last)}).")
     reps = [size_label(s) if s is not None else "not in range" for s in result["per_repeat"]]
-    clear = "more" if result["gap"] > result["spread"] else "less"
+    at = result["gaps"][size_label(result["size"])]
     return (f"{d}: from {size_label(result['size'])} {unit} on, fine-tuning "
-            f"({result['gaps'][size_label(result['size'])]['fine-tuned']}) beats the featuriser "
-            f"by {result['gap']:+.3f} {result['metric']} (spread ±{result['spread']:.3f}: "
-            f"{clear} than the spread); repeat by repeat the crossover falls at "
+            f"({at['fine-tuned']}) beats the featuriser by {result['gap']:+.3f} "
+            f"{result['metric']} ({spread(at)}); repeat by repeat the crossover falls at "
             f"{', '.join(reps)}.")
 
 
