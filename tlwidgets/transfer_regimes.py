@@ -471,7 +471,7 @@ def crossover_sentence(result: Mapping) -> str:
     last = result["gaps"][size_label(largest)]
 
     def spread(gap: Mapping) -> str:  # one run at a size has no spread to compare with
-        if gap.get("runs", 2) < 2:
+        if gap["runs"] < 2:
             return "one run there: no spread measured"
         return (f"spread ±{gap['spread']:.3f}: "
                 f"{'more' if gap['gap'] > gap['spread'] else 'less'} than the spread")
