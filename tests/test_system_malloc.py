@@ -63,3 +63,48 @@ def test_freed_large_blocks_leave_the_process_once_tuned():
 def test_tuning_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("TLWIDGETS_MALLOC_TUNING", "0")
     assert return_large_blocks() is False
+
+
+# In a fresh interpreter: tlwidgets first (as the notebooks do), then 200 steps that each
+# make and drop 16 MiB of tensors; report the page faults of the steps.
+TF_PROBE = r"""
+import json, resource
+import tlwidgets  # noqa: F401
+import tensorflow as tf
+x = tf.ones((1024, 1024))
+def step():
+    return float(tf.reduce_sum(tf.nn.relu(x * 2.0 + 1.0) * 0.5 - x))
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(200):
+    step()
+print(json.dumps({"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+"""
+
+
+def _tf_faults(**env) -> int:
+    env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    out = subprocess.run([sys.executable, "-c", TF_PROBE], capture_output=True, text=True,
+                         check=True, env=env, timeout=300)
+    return json.loads(out.stdout.strip().splitlines()[-1])["faults"]
+
+
+@glibc
+def test_tensorflow_reuses_its_tensor_memory_instead_of_faulting_in_fresh_pages():
+    pooled = _tf_faults(TLWIDGETS_MALLOC_TUNING="1", TF_CPU_ALLOCATOR_USE_BFC=None)
+    plain = _tf_faults(TLWIDGETS_MALLOC_TUNING="1", TF_CPU_ALLOCATOR_USE_BFC="false")
+    # each step's four 4 MiB tensors: ~4,000 fresh pages a step from malloc, none from the pool
+    assert plain > 100_000
+    assert pooled < plain / 10
+
+
+def test_a_user_s_own_allocator_choice_is_kept(monkeypatch):
+    from tlwidgets.system import pool_tensorflow_memory
+
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
+    assert not pool_tensorflow_memory()
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC")
+    monkeypatch.setenv("TLWIDGETS_MALLOC_TUNING", "0")
+    assert not pool_tensorflow_memory()
+    assert "TF_CPU_ALLOCATOR_USE_BFC" not in os.environ

@@ -172,6 +172,7 @@ def test_negative_transfer_is_a_pretrained_start_below_the_random_one_beyond_the
     assert not flags[("close", 10)]["negative"]  # below on average, within the spread
     assert not flags[("high", 10)]["negative"]
     assert flags[("low", None)]["negative"]  # measured once: no spread to hide in
+    assert flags[("low", 10)]["runs"] == 2 and flags[("low", None)]["runs"] == 1
     assert not up.negative_transfer(rows, margin=0.02)[-1]["negative"]
     with pytest.raises(ValueError, match="baseline 'random'"):
         up.negative_transfer([r for r in rows if r["method"] != "random"])

@@ -15,10 +15,12 @@ import importlib
 
 from tlwidgets import tf_logging as _tf_logging  # noqa: F401  (first: quiets TF start-up logs)
 from tlwidgets.assets import AssetError, fetch, resolve
+from tlwidgets.system import pool_tensorflow_memory as _pool_tensorflow_memory
 from tlwidgets.system import return_large_blocks as _return_large_blocks
 
 __version__ = "0.1.0"
 _return_large_blocks()  # before TensorFlow starts its threads (tlwidgets.system says why)
+_pool_tensorflow_memory()  # before TensorFlow makes its CPU allocator
 
 # name -> the module that defines it
 _LAZY = {

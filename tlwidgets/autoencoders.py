@@ -297,7 +297,7 @@ def reconstruct_pretrain(encoder: keras.Model, images, *, epochs: int = 3,
 
 
 def encoder_features(encoder: keras.Model, images, *, batch_size: int = 64) -> np.ndarray:
-    """The encoder's output for ``images``, flattened: one row per image (float64).
+    """The encoder's output for ``images``, flattened: one row per image (float32).
 
     Flattened rather than pooled: X-rays are aligned, so where a feature fires matters.
     Plain calls in batches (:func:`tlwidgets.training.call_in_chunks`): no prediction
@@ -307,4 +307,4 @@ def encoder_features(encoder: keras.Model, images, *, batch_size: int = 64) -> n
 
     x = grey01(images)
     out = call_in_chunks(encoder, x, batch_size)
-    return out.reshape(len(x), -1).astype(np.float64)
+    return out.reshape(len(x), -1).astype(np.float32)
