@@ -209,17 +209,14 @@ def trained_curves(domain, methods, sizes, repeats):
                             cnn_options=CFG["cnn"], regimes=regimes.setdefault(domain.name, {}))
 
 
-# One trained network at a time, freed before the next: six compiled networks side by side
-# would not fit a small machine. LP-FT and "all layers" share one model: built together.
-ONE_AT_A_TIME = [[m] for m in TRAINED if m not in ("LP-FT", "fine-tune all layers")]
-ONE_AT_A_TIME.insert(1, ["LP-FT", "fine-tune all layers"])
-
 t = time.perf_counter()
 for name, domain in domains.items():
     # sizes beyond the smallest class become "all" (cats: 1,000 is all; X-rays stop at 1,000)
     sizes = [s if s is None or s < domain.smallest_class else None for s in CFG["sizes"]]
     rows = tr.domain_curves(domain, CHEAP, list(dict.fromkeys(sizes)), repeats=CFG["repeats"])
-    for methods in ONE_AT_A_TIME:
+    # one trained network at a time, freed before the next: six compiled networks side by
+    # side would not fit a small machine (LP-FT and "all layers" share one, so go together)
+    for methods in tr.one_network_at_a_time(TRAINED):
         # repeats below 200 per class, one run at 200 and above (every method: the same draws)
         for few, repeats in ((True, CFG["keras_repeats"]), (False, 1)):
             chosen = [s for s in CFG["keras_sizes"] if (s < 200) == few]

@@ -265,3 +265,13 @@ def test_exercise_06_2_wants_the_top_two_blocks_with_batchnorm_frozen(tiny):
     assert "top two" in check("06-2", model).message
     freezing.unfreeze_top(model, 2, train_bn=True)
     assert "BatchNormalization" in check("06-2", model).message
+
+
+def test_one_network_at_a_time_groups_the_regimes_that_share_a_model():
+    trained = [*tr.KERAS_REGIMES, "small CNN from scratch"]
+    assert tr.one_network_at_a_time(trained) == [
+        ["frozen base + new head"], ["LP-FT", "fine-tune all layers"], ["fine-tune top blocks"],
+        ["same network, random init"], ["small CNN from scratch"]]
+    assert tr.one_network_at_a_time(["fine-tune all layers", "HOG + linear SVM"]) == [
+        ["fine-tune all layers"], ["HOG + linear SVM"]]
+    assert tr.one_network_at_a_time(["small CNN from scratch"]) == [["small CNN from scratch"]]

@@ -83,6 +83,11 @@ def trim_heap() -> None:
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)
 
 
+def _tuning_off() -> bool:
+    """``TLWIDGETS_MALLOC_TUNING=0``: leave malloc and TensorFlow's allocator as they are."""
+    return os.environ.get("TLWIDGETS_MALLOC_TUNING", "1") == "0"
+
+
 def return_large_blocks(threshold: int = 256 * 1024, arenas: int = 2) -> bool:
     """Make glibc give freed large blocks back to the system at once; False where not glibc.
 
@@ -97,7 +102,7 @@ def return_large_blocks(threshold: int = 256 * 1024, arenas: int = 2) -> bool:
     (:func:`pool_tensorflow_memory`), so this now concerns NumPy and the rest. Takes
     effect for later allocations; ``TLWIDGETS_MALLOC_TUNING=0`` leaves malloc as it is.
     """
-    if os.environ.get("TLWIDGETS_MALLOC_TUNING", "1") == "0":
+    if _tuning_off():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -121,6 +126,6 @@ def pool_tensorflow_memory() -> bool:
     before TensorFlow starts (sets ``TF_CPU_ALLOCATOR_USE_BFC`` unless already set);
     ``TLWIDGETS_MALLOC_TUNING=0`` leaves it off. False when not set here.
     """
-    if os.environ.get("TLWIDGETS_MALLOC_TUNING", "1") == "0":
+    if _tuning_off():
         return False
     return os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true") == "true"

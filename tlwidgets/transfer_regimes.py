@@ -42,6 +42,7 @@ __all__ = [
     "crossover_sentence",
     "domain_curves",
     "hog_features",
+    "one_network_at_a_time",
     "learner_domain",
     "prepare_folder",
     "prepare_domain",
@@ -395,6 +396,23 @@ def domain_curves(domain: DomainData, methods: Sequence[str], sizes: Sequence[in
         cnn_image_passes=cnn_image_passes, cnn_options=cnn_options, seed=seed,
         methods=list(methods), extra=extra,
         scoring=("accuracy", "roc_auc"), domain=domain.name)
+
+
+def one_network_at_a_time(methods: Sequence[str]) -> list[list[str]]:
+    """``methods`` in groups that need one compiled network each, in their order: the
+    regimes that share a model (:data:`SHARED`) together, every other method alone. Run
+    :func:`domain_curves` group by group and free each group's network before the next."""
+    groups: list[list[str]] = []
+    together: list[str] | None = None
+    for m in dict.fromkeys(methods):
+        if KERAS_REGIMES.get(m) not in SHARED:
+            groups.append([m])
+        elif together is None:
+            together = [m]
+            groups.append(together)
+        else:
+            together.append(m)
+    return groups
 
 
 # --------------------------------------------------------------------------- the crossover
